@@ -1,0 +1,221 @@
+//! What every module of this project shares: Ansible's binary-module protocol, an argument spec declared as
+//! data and validated as `AnsibleModule` validates it, results with no_log masking, safe file writes and
+//! external commands run without a shell.
+//!
+//! A module's `main` is one line:
+//!
+//! ```no_run
+//! use ansible_module::{Module, ModuleSpec, Opt, Response};
+//! fn spec() -> ModuleSpec { ModuleSpec::new(vec![Opt::str("name").required()]).supports_check_mode() }
+//! fn run(m: &mut Module) -> anyhow::Result<Response> { Ok(Response::new(false).msg(m.str("name").unwrap_or("")) ) }
+//! fn main() { ansible_module::main("example", spec(), run) }
+//! ```
+
+pub mod process;
+pub mod protocol;
+pub mod pyfmt;
+pub mod response;
+pub mod safe_file;
+pub mod spec;
+pub mod validate;
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+pub use protocol::Context;
+pub use response::{Diff, Response};
+pub use spec::{Kind, ModuleSpec, Opt};
+
+/// A module's validated parameters and its run context, handed to the module's `run` function.
+#[derive(Debug)]
+pub struct Module {
+    pub name: String,
+    pub params: Map<String, Value>,
+    pub ctx: Context,
+    pub warnings: Vec<String>,
+    no_log_values: BTreeSet<String>,
+}
+
+impl Module {
+    /// Builds a module from an args object the way the binary does: split context, validate.
+    /// `Err` is the failure message (validation errors included).
+    pub fn from_args(
+        default_name: &str,
+        spec: &ModuleSpec,
+        args: Map<String, Value>,
+    ) -> Result<Module, String> {
+        let (own, ctx) = protocol::split_args(args);
+        let name = ctx
+            .module_name
+            .clone()
+            .unwrap_or_else(|| default_name.to_string());
+        let v = validate::validate(&name, spec, &own, ctx.ignore_unknown_opts)?;
+        Ok(Module {
+            name,
+            params: v.params,
+            ctx,
+            warnings: v.warnings,
+            no_log_values: v.no_log_values,
+        })
+    }
+
+    pub fn check_mode(&self) -> bool {
+        self.ctx.check_mode
+    }
+    pub fn diff_mode(&self) -> bool {
+        self.ctx.diff
+    }
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.params.get(key).filter(|v| !v.is_null())
+    }
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+    pub fn bool(&self, key: &str) -> bool {
+        self.get(key).and_then(Value::as_bool).unwrap_or(false)
+    }
+    pub fn int(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(Value::as_i64)
+    }
+    pub fn float(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(Value::as_f64)
+    }
+    /// A list of strings (elements converted by the spec); missing is empty.
+    pub fn str_list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| pyfmt::py_str(v))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    /// A list of dicts (validated sub-options); missing is empty.
+    pub fn dict_list(&self, key: &str) -> Vec<Map<String, Value>> {
+        match self.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_object().cloned())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        self.warnings.push(msg.into());
+    }
+    /// Adds a value to mask in the result (a secret the module learned while running).
+    pub fn add_no_log_value(&mut self, value: impl Into<String>) {
+        let v = value.into();
+        if !v.is_empty() {
+            self.no_log_values.insert(v);
+        }
+    }
+
+    /// The final JSON object: the response plus warnings gathered on the way and the masked invocation.
+    pub fn finish(&self, mut response: Response) -> Value {
+        let mut warnings = self.warnings.clone();
+        warnings.append(&mut response.warnings);
+        response.warnings = warnings;
+        let invocation = self
+            .ctx
+            .inject_invocation
+            .then(|| serde_json::json!({ "module_args": Value::Object(self.params.clone()) }));
+        let mut out = response.to_json(self.ctx.diff, invocation);
+        response::mask(&mut out, &self.no_log_values);
+        out
+    }
+}
+
+/// Installs a panic hook that still answers Ansible with one JSON failure, then exits 1.
+pub fn install_panic_hook(module_name: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = format!("{} module crashed: {}{}", module_name, what, place);
+        response::print(&serde_json::json!({ "failed": true, "changed": false, "msg": msg }));
+        std::process::exit(1);
+    }));
+}
+
+/// Runs a whole module: read the args file named by argv[1], validate, call `run`, print one JSON object and
+/// exit 0 (or 1 when failed). `run` errors become `failed: true` with the error chain as `msg`.
+pub fn main(
+    default_name: &'static str,
+    spec: ModuleSpec,
+    run: fn(&mut Module) -> anyhow::Result<Response>,
+) -> ! {
+    install_panic_hook(default_name);
+    let arg = std::env::args().nth(1);
+    let out = execute(default_name, &spec, arg.as_deref(), run);
+    let failed = out.get("failed").and_then(Value::as_bool).unwrap_or(false);
+    response::print(&out);
+    std::process::exit(if failed { 1 } else { 0 })
+}
+
+/// The whole module run, from the args file's path to the JSON object, without printing: what tests call.
+pub fn execute(
+    default_name: &str,
+    spec: &ModuleSpec,
+    args_path: Option<&str>,
+    run: fn(&mut Module) -> anyhow::Result<Response>,
+) -> Value {
+    let args = match protocol::read_args_file(args_path) {
+        Ok(a) => a,
+        Err(msg) => return Response::failure(msg).to_json(false, None),
+    };
+    execute_args(default_name, spec, args, run)
+}
+
+/// Like `execute`, from an args object already in memory.
+pub fn execute_args(
+    default_name: &str,
+    spec: &ModuleSpec,
+    args: Map<String, Value>,
+    run: fn(&mut Module) -> anyhow::Result<Response>,
+) -> Value {
+    let mut module = match Module::from_args(default_name, spec, args.clone()) {
+        Ok(m) => m,
+        Err(msg) => {
+            // Mask what we can even when validation failed: no_log options' raw values.
+            let mut out = Response::failure(msg).to_json(false, None);
+            let (own, _) = protocol::split_args(args);
+            let secrets: BTreeSet<String> = spec
+                .options
+                .iter()
+                .filter(|o| o.no_log)
+                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+                .filter_map(|k| own.get(k))
+                .map(pyfmt::py_str)
+                .filter(|s| !s.is_empty())
+                .collect();
+            response::mask(&mut out, &secrets);
+            return out;
+        }
+    };
+    if module.check_mode() && !spec.supports_check_mode {
+        let mut r = Response::new(false).msg(format!(
+            "remote module ({}) does not support check mode",
+            module.name
+        ));
+        r.skipped = true;
+        return module.finish(r);
+    }
+    let response = match run(&mut module) {
+        Ok(r) => r,
+        Err(e) => Response::failure(format!("{:#}", e)),
+    };
+    module.finish(response)
+}
