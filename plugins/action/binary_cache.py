@@ -1,0 +1,219 @@
+# Copyright: contributors to gpunode.nvidia. Apache-2.0.
+"""Runs a compiled (binary) module in one round trip by keeping it on the node, keyed by its sha256.
+
+Ansible's plain protocol costs a binary module about seven remote steps per task (expand home, mkdir, upload the
+binary, upload the args, chmod, run, rm). This base class does it in one when it can:
+
+* hit: one remote command runs ``<cache dir>/<module>-<sha256> /dev/stdin`` with the module's arguments on stdin,
+  after checking (in the same shell) that the directory is a real directory owned by the remote user and
+  writable by nobody else, and that the file is owned by that user;
+* miss: the binary goes to Ansible's usual remote tmp dir, one command checks its sha256, copies it into the
+  cache and runs it; the next task on that node hits;
+* anything the cache cannot do (pipelining off or unsupported by the become method, ``async``, a directory
+  others can write, no ``sha256sum``, a cache on a ``noexec`` mount, ``gpunode_module_cache: false``) falls
+  back to Ansible's plain protocol or to running the uploaded copy, so the task still runs the same binary.
+
+The module itself never knows: it reads its arguments from the path in argv[1] (``/dev/stdin`` here).
+
+Task variables: ``gpunode_module_cache`` (bool, default true) and ``gpunode_module_cache_dir`` (default
+``~/.ansible/gpunode/modules``, on the node, per remote user).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+from collections.abc import Sequence
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible.utils.vars import merge_hash
+from ansible.vars.clean import remove_internal_keys
+
+try:  # ansible-core 2.19+: module arguments and results go through a serialization profile
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+except ImportError:  # ansible-core 2.15 to 2.18
+    Direction = get_module_encoder = None
+
+display = Display()
+
+DEFAULT_CACHE_DIR = "~/.ansible/gpunode/modules"
+# Printed by the remote command when the cached file is not there (or not trustworthy): the only output then.
+MISS_MARKER = "@@gpunode-module-cache-miss@@"
+# Printed on stderr when the uploaded copy could not be installed into the cache and ran from tmp instead.
+UNUSABLE_MARKER = "@@gpunode-module-cache-unusable@@"
+
+# A shell function: is $1 a real directory, owned by us, that nobody else can write? ls is the one portable way
+# to read a mode in POSIX sh; a trailing "+" (ACL) does not match, "." (SELinux label) does.
+_PRIVATE_DIR_FN = (
+    'private() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && '
+    'case $(LC_ALL=C ls -ld "$1") in "drwx------ "*|"drwx------. "*) return 0;; esac; return 1; }'
+)
+
+
+def sha256_file(path):
+    """The hex sha256 of a controller-side file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def shell_dir(path):
+    """A shell word for a remote directory; a leading ``~/`` means the remote user's $HOME."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def hit_command(cache_dir, name, digest, env):
+    """The one-round-trip command: run the cached binary with the arguments on stdin, or print the miss marker."""
+    return (
+        f"{_PRIVATE_DIR_FN}; d={shell_dir(cache_dir)}; f=\"$d\"/{shlex.quote(f'{name}-{digest}')}; "
+        f'if [ -f "$f" ] && [ -x "$f" ] && [ -O "$f" ] && private "$d"; then {env}"$f" /dev/stdin; exit $?; fi; '
+        f"echo {MISS_MARKER}"
+    )
+
+
+def install_command(cache_dir, name, digest, uploaded, env):
+    """After an upload to `uploaded`: check its sha256, copy it into the cache and run it from there. When the
+    cache cannot take it, say so on stderr and run the uploaded copy (same binary, same arguments)."""
+    final = shlex.quote(f"{name}-{digest}")
+    temp = shlex.quote(f".{name}-{digest}.tmp")
+    old = shlex.quote(f"{name}-") + "*"
+    return (
+        f"{_PRIVATE_DIR_FN}; umask 077; d={shell_dir(cache_dir)}; f=\"$d\"/{final}; t={shlex.quote(uploaded)}; "
+        f'[ -e "$d" ] || mkdir -p "$d" 2>/dev/null; '
+        f'if private "$d" && set -- $(sha256sum "$t" 2>/dev/null) && [ "${{1:-}}" = {digest} ] '
+        f'&& cp "$t" "$d"/{temp} && chmod 700 "$d"/{temp} && mv -f "$d"/{temp} "$f"; then '
+        # One version per module: older ones go (a running one keeps its inode).
+        f'for o in "$d"/{old}; do [ "$o" = "$f" ] || rm -f "$o"; done; {env}"$f" /dev/stdin; exit $?; fi; '
+        f'rm -f "$d"/{temp} 2>/dev/null; echo {UNUSABLE_MARKER} >&2; {env}"$t" /dev/stdin'
+    )
+
+
+def could_not_execute(res):
+    """The shell could not run the file at all (noexec mount, wrong architecture, missing): no module output."""
+    return res.get("rc") in (126, 127) and "{" not in (res.get("stdout") or "")
+
+
+class CachedBinaryAction(ActionBase):
+    """Base of the action plugins named after the binary modules (one subclass per module, same behaviour)."""
+
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        wrap_async = self._task.async_val and not self._connection.has_native_async
+
+        data = None
+        if not wrap_async and self._cache_wanted(task_vars):
+            data = self._run_cached(task_vars)
+        if data is None:
+            display.vvv("gpunode module cache not used: plain binary-module protocol")
+            data = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+        result = merge_hash(result, data)
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _cache_wanted(self, task_vars):
+        if not boolean(task_vars.get("gpunode_module_cache", True), strict=False):
+            return False
+        # Arguments on stdin need what pipelining needs: a connection that takes stdin, a become method that
+        # passes it, no keep_remote_files. Pipelining is off by default only for sudo's requiretty, so without
+        # become the cache is used whatever that setting says; with become, only where pipelining is on.
+        if self._is_pipelining_enabled("new"):
+            return True
+        conn = self._connection
+        return bool(conn.has_pipelining and not conn.become and not C.DEFAULT_KEEP_REMOTE_FILES)
+
+    def _run_cached(self, task_vars):
+        """One module run through the cache; None when the plain protocol must run instead."""
+        module_name = self._task.action
+        module_args = self._task.args.copy()
+        self._update_module_args(module_name, module_args, task_vars)
+        style, module_path, profile = self._module_file(module_name, module_args, task_vars)
+        if style != "binary":
+            return None
+        name = os.path.basename(module_path)
+        digest = sha256_file(module_path)
+        cache_dir = to_text(task_vars.get("gpunode_module_cache_dir") or DEFAULT_CACHE_DIR)
+        env = self._compute_environment_string()
+        env = env + " " if env else ""
+        if get_module_encoder is not None:
+            args_json = json.dumps(module_args, cls=get_module_encoder(profile, Direction.CONTROLLER_TO_MODULE))
+        else:
+            args_json = json.dumps(module_args)
+        args_json = args_json.encode("utf-8")
+
+        res = self._low_level_execute_command(
+            hit_command(cache_dir, name, digest, env), sudoable=True, in_data=args_json
+        )
+        if (res.get("stdout") or "").strip() == MISS_MARKER:
+            display.vvv(f"gpunode module cache: {name}-{digest[:12]} not on the node yet, installing it")
+            try:
+                res = self._install_and_run(cache_dir, name, digest, module_path, env, args_json)
+            except AnsibleError as e:
+                display.vvv(f"gpunode module cache: install failed ({e})")
+                return None
+        if could_not_execute(res):
+            display.vvv(f"gpunode module cache: cannot execute from the cache (rc {res.get('rc')})")
+            return None
+        if UNUSABLE_MARKER in (res.get("stderr") or ""):
+            display.vvv(f"gpunode module cache: {cache_dir} is not usable (not private, or no sha256sum)")
+            res["stderr"] = res["stderr"].replace(UNUSABLE_MARKER + "\n", "").replace(UNUSABLE_MARKER, "")
+        return self._finish(self._parse(res, profile))
+
+    def _install_and_run(self, cache_dir, name, digest, module_path, env, args_json):
+        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        uploaded = self._connection._shell.join_path(tmpdir, f"{name}-{digest[:16]}")
+        self._transfer_file(module_path, uploaded)
+        self._fixup_perms2([tmpdir, uploaded], self._get_remote_user())
+        return self._low_level_execute_command(
+            install_command(cache_dir, name, digest, uploaded, env), sudoable=True, in_data=args_json
+        )
+
+    def _module_file(self, module_name, module_args, task_vars):
+        """(module style, path of the module file, serialization profile or None) on any ansible-core."""
+        built = self._configure_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
+        if len(built) == 2:  # 2.19+: (module bits, path)
+            bits, path = built
+            return bits.module_style, path, bits.serialization_profile
+        style, _shebang, _data, path = built  # 2.15 to 2.18
+        return style, path, None
+
+    def _parse(self, res, profile):
+        if profile is None:
+            return self._parse_returned_data(res)
+        return self._parse_returned_data(res, profile)
+
+    def _finish(self, data):
+        """What ActionBase._execute_module does to a module's result after parsing it."""
+        if data.pop("_ansible_suppress_tmpdir_delete", False):
+            self._cleanup_remote_tmp = False
+        results = data.get("results")
+        if results is not None and (not isinstance(results, Sequence) or isinstance(results, str)):
+            data["ansible_module_results"] = data.pop("results")
+            display.warning("Found internal 'results' key in module return, renamed to 'ansible_module_results'.")
+        remove_internal_keys(data)
+        for stream in ("stdout", "stderr"):
+            if stream in data and f"{stream}_lines" not in data:
+                data[f"{stream}_lines"] = (data.get(stream) or "").splitlines()
+        if get_module_encoder is None:
+            # Before 2.19, results are marked unsafe for templating here.
+            from ansible.utils.unsafe_proxy import wrap_var
+
+            data = wrap_var(data)
+        return data
