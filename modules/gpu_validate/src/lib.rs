@@ -1,13 +1,202 @@
-//! The `gpu_validate` Ansible module (not implemented yet).
+//! The `gpu_validate` Ansible module: checks a GPU node layer by layer (PCI bus, kernel driver, nvidia-smi,
+//! device nodes, container toolkit, containerd, CDI), reports each check and the GPUs as facts, and fails
+//! when anything is broken. It only reads, so check mode runs it unchanged.
 
-use ansible_module::{Module, ModuleSpec, Response};
+pub mod cdi;
+pub mod containerd;
+pub mod device_nodes;
+pub mod driver;
+pub mod node;
+pub mod pci;
+pub mod report;
+pub mod smi;
+pub mod toolkit;
+
+use std::time::Duration;
+
+use ansible_module::{Kind, Module, ModuleSpec, Opt, Response};
+use serde_json::{json, Value};
+
+use node::Node;
+use report::{Check, FailOn};
+
+/// Every check, in the order they run.
+pub const CHECKS: &[&str] = &[
+    pci::ID,
+    driver::ID,
+    smi::ID,
+    device_nodes::ID,
+    toolkit::ID,
+    containerd::ID,
+    cdi::ID,
+];
 
 /// The module's argument spec.
 pub fn spec() -> ModuleSpec {
-    ModuleSpec::new(vec![]).supports_check_mode()
+    ModuleSpec::new(vec![
+        Opt::list("checks", Kind::Str)
+            .choices(CHECKS)
+            .default(json!(CHECKS)),
+        Opt::int("expected_gpu_count"),
+        Opt::str("min_driver_version").default("470.82.01"),
+        Opt::str("runtime_name").default("nvidia"),
+        Opt::path("containerd_config").default("/etc/containerd/config.toml"),
+        Opt::str("fail_on")
+            .choices(&["error", "warning", "never"])
+            .default("error"),
+        Opt::path("sysroot").default("/"),
+        Opt::path("nvidia_smi_path"),
+        Opt::int("timeout").default(60),
+    ])
+    .supports_check_mode()
+}
+
+/// Everything a run found: the checks in order and the facts.
+pub struct Validation {
+    pub checks: Vec<Check>,
+    pub facts: serde_json::Map<String, Value>,
+    /// The PCI bus shows no NVIDIA GPU.
+    pub no_gpu: bool,
+}
+
+/// The options `validate` needs, as plain values (what tests build directly).
+pub struct Options {
+    pub checks: Vec<String>,
+    pub expected_gpu_count: Option<i64>,
+    pub min_driver_version: String,
+    pub runtime_name: String,
+    pub containerd_config: String,
+    pub nvidia_smi_path: Option<String>,
+}
+
+/// Runs the selected checks against `node`.
+pub fn validate(node: &Node, o: &Options) -> Validation {
+    let wants = |id: &str| o.checks.iter().any(|c| c == id);
+    let gpus = pci::scan(node);
+    let kernel = driver::loaded_version(node);
+    let needs_containerd = wants(containerd::ID) || wants(cdi::ID) || wants(device_nodes::ID);
+    let eff = needs_containerd.then(|| containerd::load(node, &o.containerd_config));
+    let mut checks = Vec::new();
+    let mut facts = serde_json::Map::new();
+    let mut smi_result = None;
+
+    for id in CHECKS.iter().filter(|id| wants(id)) {
+        let c = match *id {
+            pci::ID => pci::check(&gpus, o.expected_gpu_count),
+            driver::ID => driver::check(node, &gpus, &o.min_driver_version),
+            smi::ID => {
+                let s = smi::query(node, o.nvidia_smi_path.as_deref());
+                let c = smi::check(&s, &gpus, kernel.as_deref(), o.expected_gpu_count);
+                smi_result = Some(s);
+                c
+            }
+            device_nodes::ID => {
+                let minors = device_nodes::gpu_minors(node, gpus.len());
+                let systemd = systemd_cgroups(node, eff.as_ref().and_then(|e| e.as_ref().ok()));
+                device_nodes::check(node, &minors, systemd)
+            }
+            toolkit::ID => {
+                let (c, v) = toolkit::check(node);
+                facts.insert("nvidia_container_toolkit_version".into(), json!(v));
+                c
+            }
+            containerd::ID => {
+                let eff = eff.as_ref().expect("loaded when the check is wanted");
+                let (c, configured) = containerd::check(node, eff, &o.runtime_name);
+                facts.insert("nvidia_runtime_configured".into(), json!(configured));
+                c
+            }
+            cdi::ID => cdi::check(node, eff.as_ref().expect("loaded when the check is wanted")),
+            _ => unreachable!("CHECKS lists every id"),
+        };
+        checks.push(c);
+    }
+
+    let smi_gpus: Vec<Value> = smi_result
+        .as_ref()
+        .map(|s| s.gpus.iter().map(smi::SmiGpu::to_json).collect())
+        .unwrap_or_default();
+    let driver_version = kernel.clone().or_else(|| {
+        smi_result
+            .as_ref()
+            .and_then(|s| s.gpus.first().map(|g| g.driver_version.clone()))
+    });
+    let mut all = serde_json::Map::new();
+    all.insert("nvidia_gpus".into(), Value::Array(smi_gpus));
+    all.insert("nvidia_gpu_count".into(), json!(gpus.len()));
+    all.insert("nvidia_driver_version".into(), json!(driver_version));
+    all.insert(
+        "nvidia_cuda_version".into(),
+        json!(smi_result.as_ref().and_then(|s| s.cuda_version.clone())),
+    );
+    all.append(&mut facts);
+    Validation {
+        checks,
+        facts: all,
+        no_gpu: gpus.is_empty(),
+    }
+}
+
+/// Containers on this node live in systemd-managed cgroups: systemd runs the node and the kubelet or
+/// containerd's runc uses the systemd cgroup driver.
+fn systemd_cgroups(node: &Node, eff: Option<&containerd::Effective>) -> bool {
+    if !node.path("/run/systemd/system").is_dir() {
+        return false;
+    }
+    containerd::kubelet_cgroup_driver(node).as_deref() == Some("systemd")
+        || eff.and_then(|e| e.systemd_cgroup("runc")) == Some(true)
 }
 
 /// Runs the module.
-pub fn run(_m: &mut Module) -> anyhow::Result<Response> {
-    Ok(Response::failure("gpu_validate is not implemented yet"))
+pub fn run(m: &mut Module) -> anyhow::Result<Response> {
+    let timeout = m.int("timeout").unwrap_or(60);
+    if timeout < 1 {
+        anyhow::bail!("timeout must be at least 1 second, got {}", timeout);
+    }
+    let sysroot = m.str("sysroot").unwrap_or("/");
+    if !std::path::Path::new(sysroot).is_dir() {
+        anyhow::bail!("sysroot {} is not a directory", sysroot);
+    }
+    let node = Node::new(sysroot, Duration::from_secs(timeout as u64));
+    let o = Options {
+        checks: m.str_list("checks"),
+        expected_gpu_count: m.int("expected_gpu_count"),
+        min_driver_version: m
+            .str("min_driver_version")
+            .unwrap_or("470.82.01")
+            .to_string(),
+        runtime_name: m.str("runtime_name").unwrap_or("nvidia").to_string(),
+        containerd_config: m
+            .str("containerd_config")
+            .unwrap_or("/etc/containerd/config.toml")
+            .to_string(),
+        nvidia_smi_path: m.str("nvidia_smi_path").map(String::from),
+    };
+    if node::version_token(&o.min_driver_version).as_deref() != Some(o.min_driver_version.as_str())
+    {
+        anyhow::bail!(
+            "min_driver_version must be a dotted version such as 470.82.01, got {:?}",
+            o.min_driver_version
+        );
+    }
+    let fail_on = FailOn::parse(m.str("fail_on").unwrap_or("error"));
+    let v = validate(&node, &o);
+    let summary = report::summary(&v.checks);
+    let mut r = Response::new(false)
+        .set(
+            "checks",
+            Value::Array(v.checks.iter().map(Check::to_json).collect()),
+        )
+        .set("summary", summary.clone());
+    for (k, val) in v.facts {
+        r = r.fact(&k, val);
+    }
+    match report::failure(&v.checks, fail_on, v.no_gpu) {
+        Some(msg) => {
+            r.failed = true;
+            r = r.msg(msg);
+        }
+        None => r = r.msg(summary),
+    }
+    Ok(r)
 }

@@ -1,0 +1,436 @@
+//! The `containerd` check: containerd's effective config has runtime `runtime_name` with an executable
+//! `BinaryName`, the same `SystemdCgroup` as runc and the kubelet, and containerd is running.
+
+use std::path::Path;
+
+use toml_edit::{DocumentMut, Item};
+
+use crate::node::{is_executable, Node};
+use crate::report::Check;
+
+pub const ID: &str = "containerd";
+const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
+
+/// containerd's configuration as containerd sees it (or as close as can be told without containerd).
+pub struct Effective {
+    pub doc: DocumentMut,
+    /// How it was obtained, for the check's detail.
+    pub source: String,
+}
+
+impl Effective {
+    pub fn version(&self) -> i64 {
+        self.doc
+            .get("version")
+            .and_then(Item::as_integer)
+            .unwrap_or(1)
+    }
+
+    /// The CRI plugin's table, where runtimes and `enable_cdi` live; it moved in config versions 2 and 3.
+    pub fn cri(&self) -> Option<&Item> {
+        let plugin = match self.version() {
+            1 => "cri",
+            2 => "io.containerd.grpc.v1.cri",
+            _ => "io.containerd.cri.v1.runtime",
+        };
+        self.doc.get("plugins")?.get(plugin)
+    }
+
+    pub fn runtimes(&self) -> Option<&Item> {
+        self.cri()?.get("containerd")?.get("runtimes")
+    }
+
+    pub fn runtime(&self, name: &str) -> Option<&Item> {
+        self.runtimes()?.get(name)
+    }
+
+    pub fn runtime_names(&self) -> Vec<String> {
+        self.runtimes()
+            .and_then(Item::as_table_like)
+            .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn default_runtime(&self) -> Option<String> {
+        self.cri()?
+            .get("containerd")?
+            .get("default_runtime_name")?
+            .as_str()
+            .map(String::from)
+    }
+
+    /// A runtime's `options.SystemdCgroup` (runc's default when absent: false).
+    pub fn systemd_cgroup(&self, name: &str) -> Option<bool> {
+        let rt = self.runtime(name)?;
+        Some(
+            rt.get("options")
+                .and_then(|o| o.get("SystemdCgroup"))
+                .and_then(Item::as_bool)
+                .unwrap_or(false),
+        )
+    }
+}
+
+/// Loads the effective config: `containerd config dump` when containerd is installed (imports and defaults
+/// merged exactly as containerd merges them), else the file itself with its imports merged.
+pub fn load(node: &Node, config: &str) -> Result<Effective, String> {
+    let file = node.path(config);
+    if let Some(bin) = node.find_tool("containerd") {
+        let file_arg = file.to_string_lossy();
+        let out = node
+            .run(&bin, &["--config", &file_arg, "config", "dump"])
+            .map_err(|e| format!("{:#}", e))?;
+        if !out.success() {
+            return Err(format!(
+                "`containerd config dump` cannot load {}: {}",
+                config,
+                out.complaint()
+            ));
+        }
+        let doc: DocumentMut = out
+            .stdout
+            .parse()
+            .map_err(|e| format!("cannot parse `containerd config dump` output: {}", e))?;
+        return Ok(Effective {
+            doc,
+            source: format!("effective config from `{} config dump`", node.show(&bin)),
+        });
+    }
+    let text = std::fs::read_to_string(&file).map_err(|_| {
+        format!(
+            "containerd is not installed (not found in {}) and {} does not exist",
+            node.tool_dirs().join(", "),
+            config
+        )
+    })?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| format!("{} is not valid TOML: {}", config, e))?;
+    let imports = import_files(node, config, &doc);
+    for imp in &imports {
+        let t = std::fs::read_to_string(node.path(imp))
+            .map_err(|e| format!("cannot read import {}: {}", imp, e))?;
+        let d: DocumentMut = t
+            .parse()
+            .map_err(|e| format!("import {} is not valid TOML: {}", imp, e))?;
+        merge(doc.as_item_mut(), d.as_item());
+    }
+    let merged = if imports.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " with imports {} merged deeply (containerd 1.x replaces whole plugin tables instead)",
+            imports.join(", ")
+        )
+    };
+    Ok(Effective {
+        doc,
+        source: format!(
+            "containerd program not found: read {} itself{}",
+            config, merged
+        ),
+    })
+}
+
+/// The files an `imports` list names, in order, globs in the file name expanded (sorted, as Go's Glob).
+fn import_files(node: &Node, config: &str, doc: &DocumentMut) -> Vec<String> {
+    let base = Path::new(config).parent().unwrap_or(Path::new("/"));
+    let patterns: Vec<String> = doc
+        .get("imports")
+        .and_then(Item::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    for p in patterns {
+        let abs = base.join(&p);
+        let (dir, name) = (
+            abs.parent().unwrap_or(Path::new("/")),
+            abs.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        if !name.contains('*') {
+            files.push(abs.to_string_lossy().into_owned());
+            continue;
+        }
+        let mut hits: Vec<String> = std::fs::read_dir(node.path(&dir.to_string_lossy()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| wildcard(&name, n))
+            .map(|n| dir.join(n).to_string_lossy().into_owned())
+            .collect();
+        hits.sort();
+        files.extend(hits);
+    }
+    files
+}
+
+/// `*` matches any run of characters (the only glob syntax containerd configs use in practice).
+fn wildcard(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|i| {
+                    name.is_char_boundary(head.len() + i) && wildcard(tail, &name[head.len() + i..])
+                })
+        }
+    }
+}
+
+/// Tables merge key by key; anything else in `over` replaces what `base` had.
+fn merge(base: &mut Item, over: &Item) {
+    match (base.as_table_like_mut(), over.as_table_like()) {
+        (Some(b), Some(o)) => {
+            for (k, v) in o.iter() {
+                match b.get_mut(k) {
+                    Some(existing) if existing.is_table_like() && v.is_table_like() => {
+                        merge(existing, v)
+                    }
+                    _ => {
+                        b.insert(k, v.clone());
+                    }
+                }
+            }
+        }
+        _ => *base = over.clone(),
+    }
+}
+
+/// The kubelet's `cgroupDriver` from its config file, `None` when there is no kubelet config. The file is
+/// YAML, but this key is a top-level scalar, so one line says it; the kubelet's own default is cgroupfs.
+pub fn kubelet_cgroup_driver(node: &Node) -> Option<String> {
+    let text = node.read(KUBELET_CONFIG)?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cgroupDriver:"))
+        .map(|v| {
+            v.split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_string()
+        });
+    Some(
+        value
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "cgroupfs".into()),
+    )
+}
+
+/// Whether containerd is running: systemd's word on a live systemd node, else its socket exists.
+fn running(node: &Node, eff: Option<&Effective>) -> Result<String, String> {
+    if node.is_live() && node.path("/run/systemd/system").is_dir() {
+        if let Some(systemctl) = node.find_tool("systemctl") {
+            let out = node
+                .run(&systemctl, &["is-active", "containerd"])
+                .map_err(|e| format!("{:#}", e))?;
+            let state = out.stdout.trim().to_string();
+            return if state == "active" {
+                Ok("containerd.service is active".into())
+            } else {
+                Err(format!(
+                    "containerd is not running (systemctl is-active containerd: {})",
+                    if state.is_empty() {
+                        out.complaint()
+                    } else {
+                        &state
+                    }
+                ))
+            };
+        }
+    }
+    let socket = eff
+        .and_then(|e| {
+            e.doc
+                .get("grpc")?
+                .get("address")?
+                .as_str()
+                .map(String::from)
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_SOCKET.into());
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(node.path(&socket)) {
+        Ok(m) if m.file_type().is_socket() => Ok(format!("containerd socket {} exists", socket)),
+        _ => Err(format!(
+            "containerd is not running (no socket at {})",
+            socket
+        )),
+    }
+}
+
+/// The check, and whether the runtime is configured (the `nvidia_runtime_configured` fact).
+pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -> (Check, bool) {
+    let hint_config =
+        "configure the runtime with the gpunode.nvidia.containerd_runtime module (or `nvidia-ctk \
+                       runtime configure --runtime=containerd`) and restart containerd";
+    let eff = match eff {
+        Ok(e) => e,
+        Err(e) => {
+            let mut detail = e.clone();
+            if let Err(r) = running(node, None) {
+                detail.push_str(&format!("; {}", r));
+            }
+            return (
+                Check::fail(
+                    ID,
+                    detail,
+                    "install containerd and configure it for Kubernetes",
+                ),
+                false,
+            );
+        }
+    };
+    let mut faults: Vec<String> = Vec::new();
+    let mut hints: Vec<&str> = Vec::new();
+    let mut facts: Vec<String> = vec![
+        eff.source.clone(),
+        format!("config version {}", eff.version()),
+    ];
+    let mut configured = false;
+    match eff.runtime(runtime_name) {
+        None => {
+            faults.push(format!(
+                "runtime '{}' is not configured (runtimes: {})",
+                runtime_name,
+                match eff.runtime_names() {
+                    n if n.is_empty() => "none".to_string(),
+                    n => n.join(", "),
+                }
+            ));
+            hints.push(hint_config);
+        }
+        Some(rt) => {
+            let binary = rt
+                .get("options")
+                .and_then(|o| o.get("BinaryName"))
+                .and_then(Item::as_str)
+                .unwrap_or("");
+            if binary.is_empty() {
+                faults.push(format!(
+                    "runtime '{}' has no options.BinaryName: containerd would start plain runc, without GPUs",
+                    runtime_name
+                ));
+                hints.push(hint_config);
+            } else if !is_executable(&node.path(binary)) {
+                faults.push(format!(
+                    "runtime '{}' BinaryName {} is not an executable file",
+                    runtime_name, binary
+                ));
+                hints.push("install NVIDIA Container Toolkit, or point BinaryName at its nvidia-container-runtime");
+            } else {
+                configured = true;
+                facts.push(format!("runtime '{}' runs {}", runtime_name, binary));
+            }
+            let own = eff.systemd_cgroup(runtime_name).unwrap_or(false);
+            if let Some(runc) = eff.systemd_cgroup("runc") {
+                if runc != own {
+                    faults.push(format!(
+                        "runtime '{}' has SystemdCgroup = {} but runc has {}",
+                        runtime_name, own, runc
+                    ));
+                    hints.push("give the runtime the same options.SystemdCgroup as runc (copy runc's options)");
+                }
+            }
+            match kubelet_cgroup_driver(node) {
+                Some(driver) if (driver == "systemd") != own => {
+                    faults.push(format!(
+                        "runtime '{}' has SystemdCgroup = {} but the kubelet's cgroupDriver is {}",
+                        runtime_name, own, driver
+                    ));
+                    hints.push("SystemdCgroup must be true exactly when the kubelet's cgroupDriver is systemd, or pods crash-loop");
+                }
+                Some(driver) => facts.push(format!(
+                    "SystemdCgroup = {} matches the kubelet's cgroupDriver {}",
+                    own, driver
+                )),
+                None => facts.push(format!("SystemdCgroup = {}; no kubelet config", own)),
+            }
+        }
+    }
+    if let Some(d) = eff.default_runtime() {
+        facts.push(format!("default runtime {}", d));
+    }
+    match running(node, Some(eff)) {
+        Ok(s) => facts.push(s),
+        Err(e) => {
+            faults.push(e);
+            hints.push(
+                "start containerd: systemctl enable --now containerd; see journalctl -u containerd",
+            );
+        }
+    }
+    let configured = configured && faults.is_empty();
+    if faults.is_empty() {
+        (Check::pass(ID, facts.join("; ")), configured)
+    } else {
+        hints.dedup();
+        (
+            Check::fail(
+                ID,
+                format!("{} ({})", faults.join("; "), facts.join("; ")),
+                hints.join("; "),
+            ),
+            configured,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_like_a_file_glob() {
+        assert!(wildcard("*.toml", "99-nvidia.toml"));
+        assert!(!wildcard("*.toml", "99-nvidia.toml.bak"));
+        assert!(wildcard("99-*", "99-x"));
+        assert!(wildcard("a*b*c", "aXXbYc"));
+        assert!(!wildcard("a*b*c", "aXXc"));
+    }
+
+    #[test]
+    fn imports_merge_tables_deeply() {
+        let mut a: DocumentMut = "[plugins.x]\nkeep = 1\nover = 1\n".parse().unwrap();
+        let b: DocumentMut = "[plugins.x]\nover = 2\n[plugins.y]\nnew = 3\n"
+            .parse()
+            .unwrap();
+        merge(a.as_item_mut(), b.as_item());
+        let e = Effective {
+            doc: a,
+            source: String::new(),
+        };
+        let x = e.doc.get("plugins").unwrap().get("x").unwrap();
+        assert_eq!(x.get("keep").unwrap().as_integer(), Some(1));
+        assert_eq!(x.get("over").unwrap().as_integer(), Some(2));
+        assert_eq!(e.version(), 1);
+    }
+
+    #[test]
+    fn runtimes_are_found_per_config_version() {
+        let v2: DocumentMut = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n".parse().unwrap();
+        let e = Effective {
+            doc: v2,
+            source: String::new(),
+        };
+        assert_eq!(e.runtime_names(), vec!["runc", "nvidia"]);
+        assert_eq!(e.systemd_cgroup("runc"), Some(true));
+        assert_eq!(e.systemd_cgroup("nvidia"), Some(false));
+        assert_eq!(e.systemd_cgroup("crun"), None);
+        let v3: DocumentMut = "version = 3\n[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia.options]\nBinaryName = \"/x\"\n".parse().unwrap();
+        let e = Effective {
+            doc: v3,
+            source: String::new(),
+        };
+        assert_eq!(e.runtime_names(), vec!["nvidia"]);
+    }
+}
