@@ -45,6 +45,8 @@ display = Display()
 DEFAULT_CACHE_DIR = "~/.ansible/gpunode/modules"
 # Printed by the remote command when the cached file is not there (or not trustworthy): the only output then.
 MISS_MARKER = "@@gpunode-module-cache-miss@@"
+# Printed when the cached file is there but cannot be executed (a noexec mount): the plain protocol runs instead.
+NOEXEC_MARKER = "@@gpunode-module-cache-noexec@@"
 # Printed on stderr when the uploaded copy could not be installed into the cache and ran from tmp instead.
 UNUSABLE_MARKER = "@@gpunode-module-cache-unusable@@"
 
@@ -75,10 +77,12 @@ def shell_dir(path):
 
 
 def hit_command(cache_dir, name, digest, env):
-    """The one-round-trip command: run the cached binary with the arguments on stdin, or print the miss marker."""
+    """The one-round-trip command: run the cached binary with the arguments on stdin, or print a marker: miss
+    (not there or not trustworthy), noexec (there, but the mount forbids running it)."""
     return (
         f"{_PRIVATE_DIR_FN}; d={shell_dir(cache_dir)}; f=\"$d\"/{shlex.quote(f'{name}-{digest}')}; "
-        f'if [ -f "$f" ] && [ -x "$f" ] && [ -O "$f" ] && private "$d"; then {env}"$f" /dev/stdin; exit $?; fi; '
+        f'if [ -f "$f" ] && [ -O "$f" ] && private "$d"; then '
+        f'if [ -x "$f" ]; then {env}"$f" /dev/stdin; exit $?; fi; echo {NOEXEC_MARKER}; exit 0; fi; '
         f"echo {MISS_MARKER}"
     )
 
@@ -161,7 +165,11 @@ class CachedBinaryAction(ActionBase):
         res = self._low_level_execute_command(
             hit_command(cache_dir, name, digest, env), sudoable=True, in_data=args_json
         )
-        if (res.get("stdout") or "").strip() == MISS_MARKER:
+        marker = (res.get("stdout") or "").strip()
+        if marker == NOEXEC_MARKER:
+            display.vvv(f"gpunode module cache: {cache_dir} is on a noexec mount")
+            return None
+        if marker == MISS_MARKER:
             display.vvv(f"gpunode module cache: {name}-{digest[:12]} not on the node yet, installing it")
             try:
                 res = self._install_and_run(cache_dir, name, digest, module_path, env, args_json)
