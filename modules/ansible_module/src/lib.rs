@@ -11,9 +11,11 @@
 //! fn main() { ansible_module::main("example", spec(), run) }
 //! ```
 
+pub mod convert;
 pub mod process;
 pub mod protocol;
 pub mod pyfmt;
+pub mod pyliteral;
 pub mod response;
 pub mod safe_file;
 pub mod spec;
@@ -45,19 +47,34 @@ impl Module {
         spec: &ModuleSpec,
         args: Map<String, Value>,
     ) -> Result<Module, String> {
+        match Module::prepare(default_name, spec, args) {
+            (m, None) => Ok(m),
+            (_, Some(msg)) => Err(msg),
+        }
+    }
+
+    /// Like `from_args`, but always returns the module (its parameters as far as validation got, for a
+    /// failure's `invocation`) together with the validation error, if any.
+    pub fn prepare(
+        default_name: &str,
+        spec: &ModuleSpec,
+        args: Map<String, Value>,
+    ) -> (Module, Option<String>) {
         let (own, ctx) = protocol::split_args(args);
         let name = ctx
             .module_name
             .clone()
             .unwrap_or_else(|| default_name.to_string());
-        let v = validate::validate(&name, spec, &own, ctx.ignore_unknown_opts)?;
-        Ok(Module {
+        let outcome = validate::check(spec, &own);
+        let error = outcome.first_error(&name, ctx.ignore_unknown_opts);
+        let module = Module {
             name,
-            params: v.params,
+            params: outcome.params,
             ctx,
-            warnings: v.warnings,
-            no_log_values: v.no_log_values,
-        })
+            warnings: outcome.warnings,
+            no_log_values: outcome.no_log_values,
+        };
+        (module, error)
     }
 
     pub fn check_mode(&self) -> bool {
@@ -186,25 +203,11 @@ pub fn execute_args(
     args: Map<String, Value>,
     run: fn(&mut Module) -> anyhow::Result<Response>,
 ) -> Value {
-    let mut module = match Module::from_args(default_name, spec, args.clone()) {
-        Ok(m) => m,
-        Err(msg) => {
-            // Mask what we can even when validation failed: no_log options' raw values.
-            let mut out = Response::failure(msg).to_json(false, None);
-            let (own, _) = protocol::split_args(args);
-            let secrets: BTreeSet<String> = spec
-                .options
-                .iter()
-                .filter(|o| o.no_log)
-                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
-                .filter_map(|k| own.get(k))
-                .map(pyfmt::py_str)
-                .filter(|s| !s.is_empty())
-                .collect();
-            response::mask(&mut out, &secrets);
-            return out;
-        }
-    };
+    // Validation errors fail even in check mode; the result still carries the masked invocation.
+    let (mut module, error) = Module::prepare(default_name, spec, args);
+    if let Some(msg) = error {
+        return module.finish(Response::failure(msg));
+    }
     if module.check_mode() && !spec.supports_check_mode {
         let mut r = Response::new(false).msg(format!(
             "remote module ({}) does not support check mode",

@@ -30,7 +30,16 @@ pub fn split_args(args: Map<String, Value>) -> (Map<String, Value>, Context) {
             own.insert(key, value);
             continue;
         };
-        let flag = matches!(value, Value::Bool(true));
+        // AnsibleModule reads its flags with `boolean()`: "yes", 1 and true are all true.
+        let flag = match &value {
+            Value::Bool(b) => *b,
+            Value::String(t) => matches!(
+                t.trim().to_lowercase().as_str(),
+                "y" | "yes" | "on" | "1" | "true" | "t"
+            ),
+            Value::Number(n) => n.as_f64() == Some(1.0),
+            _ => false,
+        };
         match internal {
             "check_mode" => ctx.check_mode = flag,
             "diff" => ctx.diff = flag,
@@ -53,7 +62,18 @@ pub fn read_args_file(path: Option<&str>) -> Result<Map<String, Value>, String> 
     let text = std::fs::read(path)
         .map_err(|e| format!("cannot read the arguments file {}: {}", path, e))?;
     match serde_json::from_slice::<Value>(&text) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => match find_big_int(&text) {
+            // serde_json would silently turn such an integer into an inexact float.
+            Some((at, literal)) => Err(format!(
+                "argument '{}' holds the integer {}, which is beyond 64 bits: this module takes integers \
+                 from {} to {} (quote the value to pass it as a string)",
+                at,
+                literal,
+                i64::MIN,
+                u64::MAX
+            )),
+            None => Ok(map),
+        },
         Ok(other) => Err(format!(
             "the arguments file {} must hold a JSON object, not {}",
             path,
@@ -63,5 +83,116 @@ pub fn read_args_file(path: Option<&str>) -> Result<Map<String, Value>, String> 
             "the arguments file {} is not valid JSON: {}",
             path, e
         )),
+    }
+}
+
+/// One step of a path into the JSON document.
+enum Seg {
+    Obj { key: String, expect_key: bool },
+    Arr(usize),
+}
+
+/// The first integer literal in a valid JSON text that fits neither i64 nor u64: `(where, literal)`, where
+/// `where` reads like `sub.items[2]`.
+pub fn find_big_int(text: &[u8]) -> Option<(String, String)> {
+    let mut stack: Vec<Seg> = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'{' => stack.push(Seg::Obj {
+                key: String::new(),
+                expect_key: true,
+            }),
+            b'[' => stack.push(Seg::Arr(0)),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Seg::Obj { expect_key, .. }) => *expect_key = true,
+                Some(Seg::Arr(n)) => *n += 1,
+                None => {}
+            },
+            b':' => {
+                if let Some(Seg::Obj { expect_key, .. }) = stack.last_mut() {
+                    *expect_key = false;
+                }
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Seg::Obj {
+                    key,
+                    expect_key: true,
+                }) = stack.last_mut()
+                {
+                    *key = serde_json::from_slice::<String>(&text[start..=i.min(text.len() - 1)])
+                        .unwrap_or_default();
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i + 1 < text.len()
+                    && matches!(text[i + 1], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let lit = String::from_utf8_lossy(&text[start..=i]).into_owned();
+                let integral = !lit.contains(['.', 'e', 'E']);
+                if integral && lit.parse::<i64>().is_err() && lit.parse::<u64>().is_err() {
+                    return Some((path_of(&stack), lit));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn path_of(stack: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in stack {
+        match seg {
+            Seg::Obj { key, .. } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Seg::Arr(n) => out.push_str(&format!("[{}]", n)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_integers_are_found_with_their_place() {
+        let text =
+            br#"{"a": "99999999999999999999", "b": 18446744073709551615, "c": -9223372036854775808,
+                        "sub": {"items": [1, 2, 123456789012345678901234567890]}}"#;
+        assert_eq!(
+            find_big_int(text),
+            Some((
+                "sub.items[2]".into(),
+                "123456789012345678901234567890".into()
+            ))
+        );
+        assert_eq!(find_big_int(br#"{"x": 1.5e300, "y": [-1, 2]}"#), None);
+    }
+
+    #[test]
+    fn a_big_integer_in_the_args_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("args");
+        std::fs::write(&path, br#"{"count": 123456789012345678901234567890}"#).unwrap();
+        let err = read_args_file(path.to_str()).unwrap_err();
+        assert!(err.starts_with("argument 'count' holds the integer 123456789012345678901234567890, which is beyond 64 bits"), "{}", err);
     }
 }

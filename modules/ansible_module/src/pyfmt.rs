@@ -16,6 +16,52 @@ pub fn py_type_name(value: &Value) -> &'static str {
     }
 }
 
+/// Python's `str(type(value))`, as in `<class 'dict'>`.
+pub fn py_class(value: &Value) -> String {
+    format!("<class '{}'>", py_type_name(value))
+}
+
+/// Python's `a == b` for JSON values: numbers compare by value across int and float, and `True == 1`.
+pub fn py_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(_) | Value::Bool(_), Value::Number(_) | Value::Bool(_)) => {
+            match (as_int(a), as_int(b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => as_f64(a) == as_f64(b),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Python's `value in items`.
+pub fn py_in(value: &Value, items: &[Value]) -> bool {
+    items.iter().any(|i| py_eq(value, i))
+}
+
+fn as_int(v: &Value) -> Option<i128> {
+    match v {
+        Value::Bool(b) => Some(i128::from(*b)),
+        Value::Number(n) if n.is_i64() => n.as_i64().map(i128::from),
+        Value::Number(n) if n.is_u64() => n.as_u64().map(i128::from),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
 /// Python's `str(value)`.
 pub fn py_str(value: &Value) -> String {
     match value {
@@ -58,10 +104,26 @@ fn py_float(f: f64) -> String {
         } else {
             "-inf".into()
         }
-    } else if f.fract() == 0.0 && f.abs() < 1e16 {
-        format!("{:.1}", f)
     } else {
-        format!("{}", f)
+        // Python's repr: the shortest round-trip digits, positional for exponents -4..16, else `1e+16` style.
+        let sci = format!("{:e}", f);
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        if (-4..16).contains(&exp) {
+            let s = format!("{}", f);
+            if s.contains('.') {
+                s
+            } else {
+                format!("{}.0", s)
+            }
+        } else {
+            format!(
+                "{}e{}{:02}",
+                mantissa,
+                if exp < 0 { '-' } else { '+' },
+                exp.abs()
+            )
+        }
     }
 }
 
@@ -109,5 +171,11 @@ mod tests {
         );
         assert_eq!(py_repr(&json!({"a": 1.0})), "{'a': 1.0}");
         assert_eq!(py_str(&json!(4.5)), "4.5");
+        assert_eq!(py_str(&json!(1e16)), "1e+16");
+        assert_eq!(py_str(&json!(1.5e-7)), "1.5e-07");
+        assert_eq!(py_str(&json!(0.0001)), "0.0001");
+        assert_eq!(py_str(&json!(123.0)), "123.0");
+        assert!(py_eq(&json!(1), &json!(1.0)) && py_eq(&json!(true), &json!(1)));
+        assert!(!py_eq(&json!("1"), &json!(1)));
     }
 }

@@ -88,7 +88,10 @@ impl Response {
     /// The JSON object Ansible reads. `diff` only goes out when diff mode asked for it.
     pub fn to_json(&self, diff_mode: bool, invocation: Option<Value>) -> Value {
         let mut out = Map::new();
-        out.insert("changed".into(), Value::Bool(self.changed));
+        // Like fail_json and a skip, a failure or skip says nothing about `changed` unless something changed.
+        if self.changed || !(self.failed || self.skipped) {
+            out.insert("changed".into(), Value::Bool(self.changed));
+        }
         if self.failed {
             out.insert("failed".into(), Value::Bool(true));
         }
@@ -128,31 +131,39 @@ impl Response {
 
 pub const NO_LOG_PLACEHOLDER: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
 
-/// Masks every secret in `value`: an equal string becomes the placeholder, a secret inside a longer string
-/// becomes `********`. Keys, booleans and nulls are left alone, as AnsibleModule's `remove_values` does.
+/// Masks every secret in `value`, as AnsibleModule's `remove_values` does: a string equal to a secret becomes
+/// the placeholder, a secret inside a longer string becomes `********` (longest secrets first); a number whose
+/// text equals or contains a secret becomes the placeholder. Keys, booleans and nulls are left alone.
 pub fn mask(value: &mut Value, secrets: &BTreeSet<String>) {
     if secrets.is_empty() {
         return;
     }
+    let mut ordered: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    ordered.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    mask_sorted(value, &ordered);
+}
+
+fn mask_sorted(value: &mut Value, secrets: &[&str]) {
     match value {
         Value::String(s) => {
-            if secrets.contains(s.as_str()) {
+            if secrets.contains(&s.as_str()) {
                 *s = NO_LOG_PLACEHOLDER.to_string();
             } else {
                 for secret in secrets {
-                    if s.contains(secret.as_str()) {
-                        *s = s.replace(secret.as_str(), "********");
+                    if s.contains(secret) {
+                        *s = s.replace(secret, "********");
                     }
                 }
             }
         }
-        Value::Number(n) => {
-            if secrets.contains(&n.to_string()) {
+        Value::Number(_) => {
+            let text = crate::pyfmt::py_str(value);
+            if secrets.iter().any(|s| text.contains(s)) {
                 *value = Value::String(NO_LOG_PLACEHOLDER.to_string());
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| mask(v, secrets)),
-        Value::Object(m) => m.values_mut().for_each(|v| mask(v, secrets)),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_sorted(v, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|v| mask_sorted(v, secrets)),
         Value::Null | Value::Bool(_) => {}
     }
 }
@@ -179,6 +190,13 @@ mod tests {
         assert_eq!(
             v,
             json!({"hunter2": NO_LOG_PLACEHOLDER, "url": "http://u:********@proxy", "n": true})
+        );
+        let secrets: BTreeSet<String> = ["42".to_string(), "ab".into(), "abcd".into()].into();
+        let mut v = json!([1420, 7, "xabcdx", "abab", 4.2]);
+        mask(&mut v, &secrets);
+        assert_eq!(
+            v,
+            json!([NO_LOG_PLACEHOLDER, 7, "x********x", "****************", 4.2])
         );
     }
 }

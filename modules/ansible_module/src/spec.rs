@@ -48,6 +48,8 @@ pub struct Opt {
     pub no_log: bool,
     /// Sub-options: the value (or each list element) is validated as a nested spec.
     pub options: Option<Box<ModuleSpec>>,
+    /// With sub-options: a missing or null value is validated as `{}`, so the sub-options' defaults apply.
+    pub apply_defaults: bool,
 }
 
 impl Opt {
@@ -62,6 +64,7 @@ impl Opt {
             elements: None,
             no_log: false,
             options: None,
+            apply_defaults: false,
         }
     }
     pub fn str(name: &'static str) -> Opt {
@@ -113,6 +116,15 @@ impl Opt {
     }
     pub fn suboptions(mut self, spec: ModuleSpec) -> Opt {
         self.options = Some(Box::new(spec));
+        self
+    }
+    pub fn apply_defaults(mut self) -> Opt {
+        self.apply_defaults = true;
+        self
+    }
+    /// The list's elements convert to `kind` (for `Opt::new(name, Kind::List)` or `Opt::raw`).
+    pub fn elements(mut self, kind: Kind) -> Opt {
+        self.elements = Some(kind);
         self
     }
 }

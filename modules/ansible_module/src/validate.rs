@@ -1,21 +1,60 @@
-//! Argument validation in AnsibleModule's order, with AnsibleModule's messages and type coercions.
+//! Argument validation in ansible-core 2.19's order (`ArgumentSpecValidator.validate`), with its messages.
 //!
-//! The order matters because the first error is the message a user sees: aliases, mutually exclusive,
-//! defaults, required, types, choices, the cross-option rules, sub-options, and unknown parameters last.
+//! Every check runs and records its errors; the first error is what the user sees. Per level (the module,
+//! then each sub-option dict): aliases, no_log values, unknown parameters, mutually exclusive, defaults,
+//! required, types (then list elements), choices, required_together/one_of/if/by, defaults for the rest
+//! (null), then sub-options. Unknown parameters are reported last, after every other error.
+//!
+//! Like AnsibleModule, the validated parameters keep what the user gave under an alias and (with
+//! `_ansible_ignore_unknown_opts`) unknown keys; `invocation.module_args` shows them.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::pyfmt::{py_repr, py_str, py_type_name};
+pub use crate::convert::convert;
+use crate::convert::to_dict;
+use crate::pyfmt::{py_eq, py_in, py_str, py_type_name};
 use crate::spec::{Kind, ModuleSpec, Opt};
 
-/// What validation produced: converted parameters, warnings, and every value that must be masked.
+/// What a successful validation produced: converted parameters, warnings, and every value to mask.
 #[derive(Debug, Default)]
 pub struct Validated {
     pub params: Map<String, Value>,
     pub warnings: Vec<String>,
     pub no_log_values: BTreeSet<String>,
+}
+
+/// Everything validation found, errors included: what a failed module still reports (its masked
+/// `invocation`) comes from here too.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub params: Map<String, Value>,
+    pub warnings: Vec<String>,
+    pub no_log_values: BTreeSet<String>,
+    /// Errors in the order found (unknown parameters not included).
+    pub errors: Vec<String>,
+    /// Unknown parameters, `parent.child` for sub-options, sorted and unique.
+    pub unsupported: Vec<String>,
+    /// `backup, name, path, state (dest, runtime_name)` for the level of the first unknown parameter.
+    pub supported: String,
+}
+
+impl Outcome {
+    /// The message a failed validation returns, or `None` when the parameters are valid.
+    pub fn first_error(&self, module_name: &str, ignore_unknown: bool) -> Option<String> {
+        if let Some(e) = self.errors.first() {
+            return Some(e.clone());
+        }
+        (!self.unsupported.is_empty() && !ignore_unknown).then(|| {
+            format!(
+                "Unsupported parameters for ({}) module: {}. Supported parameters include: {}.",
+                module_name,
+                self.unsupported.join(", "),
+                self.supported
+            )
+        })
+    }
 }
 
 /// Validates `raw` (the module's own arguments, `_ansible_*` keys removed) against `spec`.
@@ -26,124 +65,158 @@ pub fn validate(
     raw: &Map<String, Value>,
     ignore_unknown: bool,
 ) -> Result<Validated, String> {
-    let mut out = Validated::default();
-    let mut errors = Vec::new();
-    let mut unsupported = Vec::new();
-    let params = validate_level(spec, raw, None, &mut out, &mut errors, &mut unsupported);
-    if !unsupported.is_empty() && !ignore_unknown {
-        errors.push(unsupported_message(module_name, spec, &unsupported));
-    }
-    match errors.into_iter().next() {
-        Some(first) => Err(first),
-        None => {
-            out.params = params;
-            Ok(out)
-        }
+    let out = check(spec, raw);
+    match out.first_error(module_name, ignore_unknown) {
+        Some(msg) => Err(msg),
+        None => Ok(Validated {
+            params: out.params,
+            warnings: out.warnings,
+            no_log_values: out.no_log_values,
+        }),
     }
 }
 
-fn unsupported_message(module_name: &str, spec: &ModuleSpec, unsupported: &[String]) -> String {
-    let mut names: Vec<&String> = unsupported.iter().collect();
-    names.sort();
-    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-    format!(
-        "Unsupported parameters for ({}) module: {}. Supported parameters include: {}.",
-        module_name,
-        names.join(", "),
-        supported_list(spec)
-    )
-}
-
-/// `backup, name, path, state (runtime_name)`: sorted option names, each with its aliases in parentheses.
-fn supported_list(spec: &ModuleSpec) -> String {
-    let mut opts: Vec<&Opt> = spec.options.iter().collect();
-    opts.sort_by_key(|o| o.name);
-    opts.iter()
-        .map(|o| {
-            if o.aliases.is_empty() {
-                o.name.to_string()
-            } else {
-                let mut aliases = o.aliases.clone();
-                aliases.sort();
-                format!("{} ({})", o.name, aliases.join(", "))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn context_suffix(prefix: Option<&str>) -> String {
-    match prefix {
-        Some(p) => format!(" found in {}", p),
-        None => String::new(),
+/// Runs every check and returns all it found.
+pub fn check(spec: &ModuleSpec, raw: &Map<String, Value>) -> Outcome {
+    let mut st = State::default();
+    let mut params = raw.clone();
+    let top_warnings = validate_level(spec, &mut params, &[], "", &mut st);
+    let mut unsupported: Vec<String> = st.unsupported.iter().map(|(n, _)| n.clone()).collect();
+    unsupported.sort();
+    unsupported.dedup();
+    // Python names the supported options of one level only (the last unknown one it iterates, in hash
+    // order); we name the level of the first one found.
+    let supported = st
+        .unsupported
+        .first()
+        .map(|(_, s)| s.clone())
+        .unwrap_or_default();
+    let mut warnings = st.nested_warnings;
+    warnings.extend(top_warnings);
+    Outcome {
+        params,
+        warnings,
+        no_log_values: st.no_log,
+        errors: st.errors,
+        unsupported,
+        supported,
     }
 }
 
-/// Validates one level (the module, or one sub-option dict). `prefix` names the parent option path.
+#[derive(Default)]
+struct State {
+    errors: Vec<String>,
+    /// (flattened name, supported list of its level)
+    unsupported: Vec<(String, String)>,
+    no_log: BTreeSet<String>,
+    /// Alias warnings of sub-options go out at once in Python; the module level's come after them.
+    nested_warnings: Vec<String>,
+}
+
+/// `found in a -> b`, the suffix most messages take in sub-options.
+fn found_in(ctx: &[String]) -> String {
+    if ctx.is_empty() {
+        String::new()
+    } else {
+        format!(" found in {}", ctx.join(" -> "))
+    }
+}
+
+/// `found in 'a -> b'.`: the quoted form the type messages use.
+fn found_in_quoted(ctx: &[String], period: bool) -> String {
+    if ctx.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " found in '{}'{}",
+            ctx.join(" -> "),
+            if period { "." } else { "" }
+        )
+    }
+}
+
+fn has_sub_spec(opt: &Opt) -> bool {
+    opt.options.is_some()
+        && (opt.kind == Kind::Dict || (opt.kind == Kind::List && opt.elements == Some(Kind::Dict)))
+}
+
+/// Validates one level in place. `ctx` names the parent options; `prefix` is the warning prefix
+/// (`items[0].`). Returns this level's alias warnings (the caller decides when they go out).
 fn validate_level(
     spec: &ModuleSpec,
-    raw: &Map<String, Value>,
-    prefix: Option<&str>,
-    out: &mut Validated,
-    errors: &mut Vec<String>,
-    unsupported: &mut Vec<String>,
-) -> Map<String, Value> {
-    let mut params = raw.clone();
-
-    // 1. Aliases: the alias's value moves to the option's own name.
+    params: &mut Map<String, Value>,
+    ctx: &[String],
+    prefix: &str,
+    st: &mut State,
+) -> Vec<String> {
+    // Aliases: the alias's value is copied to the option (it wins over the option's own value).
+    let mut warnings = Vec::new();
     for opt in &spec.options {
-        for alias in &opt.aliases {
-            if let Some(v) = params.remove(*alias) {
-                if params.contains_key(opt.name) {
-                    out.warnings.push(format!(
-                        "Both option {} and its alias {} are set.",
-                        opt.name, alias
-                    ));
-                } else {
-                    params.insert(opt.name.to_string(), v);
-                }
-            }
-        }
-    }
-    for key in raw.keys() {
-        let known = spec
-            .options
-            .iter()
-            .any(|o| o.name == key || o.aliases.contains(&key.as_str()));
-        if !known {
-            unsupported.push(match prefix {
-                Some(p) => format!("{}.{}", p, key),
-                None => key.clone(),
-            });
-        }
-    }
-
-    // 2. Mutually exclusive.
-    for group in &spec.mutually_exclusive {
-        let set: Vec<&str> = group
-            .iter()
-            .copied()
-            .filter(|k| is_set(&params, k))
-            .collect();
-        if set.len() > 1 {
-            errors.push(format!(
-                "parameters are mutually exclusive: {}{}",
-                group.join("|"),
-                context_suffix(prefix)
+        if opt.required && opt.default.as_ref().is_some_and(|d| !d.is_null()) {
+            st.errors.push(format!(
+                "internal error: required and default are mutually exclusive for {}",
+                opt.name
             ));
         }
-    }
-
-    // 3. Defaults for missing keys only (an explicit null counts as given).
-    for opt in &spec.options {
-        if !params.contains_key(opt.name) {
-            if let Some(d) = &opt.default {
-                params.insert(opt.name.to_string(), d.clone());
+        for alias in &opt.aliases {
+            if let Some(v) = params.get(*alias).cloned() {
+                if params.contains_key(opt.name) {
+                    warnings.push(format!(
+                        "Both option {p}{} and its alias {p}{} are set.",
+                        opt.name,
+                        alias,
+                        p = prefix
+                    ));
+                }
+                params.insert(opt.name.to_string(), v);
             }
         }
     }
 
-    // 4. Required.
+    let (values, error) = list_no_log_values(spec, params);
+    st.no_log.extend(values);
+    if let Some(e) = error {
+        st.errors.push(e);
+    }
+
+    // Unknown parameters.
+    let known = |k: &str| {
+        spec.options
+            .iter()
+            .any(|o| o.name == k || o.aliases.contains(&k))
+    };
+    let unknown: Vec<String> = params.keys().filter(|k| !known(k)).cloned().collect();
+    if !unknown.is_empty() {
+        let supported = supported_list(spec);
+        for k in unknown {
+            let name = ctx
+                .iter()
+                .cloned()
+                .chain(std::iter::once(k))
+                .collect::<Vec<_>>()
+                .join(".");
+            st.unsupported.push((name, supported.clone()));
+        }
+    }
+
+    // Mutually exclusive: a key counts when present, even as null.
+    let present = |p: &Map<String, Value>, k: &str| p.contains_key(k);
+    let exclusive: Vec<String> = spec
+        .mutually_exclusive
+        .iter()
+        .filter(|g| g.iter().filter(|k| present(params, k)).count() > 1)
+        .map(|g| g.join("|"))
+        .collect();
+    if !exclusive.is_empty() {
+        st.errors.push(format!(
+            "parameters are mutually exclusive: {}{}",
+            exclusive.join(", "),
+            found_in(ctx)
+        ));
+    }
+
+    set_defaults(spec, params, false, st);
+
     let mut missing: Vec<&str> = spec
         .options
         .iter()
@@ -152,393 +225,358 @@ fn validate_level(
         .collect();
     if !missing.is_empty() {
         missing.sort();
-        errors.push(format!(
+        st.errors.push(format!(
             "missing required arguments: {}{}",
             missing.join(", "),
-            context_suffix(prefix)
+            found_in(ctx)
         ));
     }
 
-    // 5. Types, then list elements.
     for opt in &spec.options {
-        let Some(value) = params.get(opt.name).cloned() else {
-            continue;
-        };
-        if value.is_null() && !opt.required && opt.default.is_none() {
-            continue;
-        }
-        match convert(opt.kind, &value) {
-            Ok(v) => {
-                let v = match (opt.elements, v) {
-                    (Some(el), Value::Array(items)) => {
-                        let mut conv = Vec::with_capacity(items.len());
-                        for item in items {
-                            match convert(el, &item) {
-                                Ok(c) => conv.push(c),
-                                Err(e) => {
-                                    errors.push(format!(
-                                        "Elements value for option '{}'{} is of type {} and we were unable to convert to {}: {}",
-                                        opt.name,
-                                        context_suffix(prefix),
-                                        py_type_name(&item),
-                                        el.name(),
-                                        e
-                                    ));
-                                    conv.push(item);
-                                }
-                            }
-                        }
-                        Value::Array(conv)
-                    }
-                    (_, v) => v,
-                };
-                params.insert(opt.name.to_string(), v);
-            }
-            Err(e) => errors.push(format!(
-                "argument '{}' is of type {}{} and we were unable to convert to {}: {}",
-                opt.name,
-                py_type_name(&value),
-                context_suffix(prefix),
-                opt.kind.name(),
-                e
-            )),
-        }
+        convert_option(opt, params, ctx, st);
     }
-
-    // 6. Choices.
     for opt in &spec.options {
-        if opt.choices.is_empty() {
-            continue;
-        }
-        let Some(value) = params.get(opt.name) else {
-            continue;
+        check_choices(opt, params, ctx, st);
+    }
+    check_rules(spec, params, ctx, st);
+
+    set_defaults(spec, params, true, st);
+
+    for opt in spec.options.iter().filter(|o| has_sub_spec(o)) {
+        let sub = opt.options.as_deref().expect("has_sub_spec");
+        let value = params.get(opt.name).cloned().unwrap_or(Value::Null);
+        let value = match value {
+            Value::Null if opt.apply_defaults => Value::Object(Map::new()),
+            Value::Null => continue,
+            v => v,
         };
-        if value.is_null() {
-            continue;
-        }
-        let choices: Vec<String> = opt.choices.iter().map(py_str).collect();
-        if let Value::Array(items) = value {
-            let bad: Vec<String> = items
-                .iter()
-                .filter(|i| !opt.choices.contains(i))
-                .map(py_str)
-                .collect();
-            if !bad.is_empty() {
-                errors.push(format!(
-                    "value of {} must be one or more of: {}. Got no match for: {}{}",
-                    opt.name,
-                    choices.join(", "),
-                    bad.join(", "),
-                    context_suffix(prefix)
+        let mut sub_ctx = ctx.to_vec();
+        sub_ctx.push(opt.name.to_string());
+        let was_list = value.is_array();
+        let mut elements = match value {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        for (idx, element) in elements.iter_mut().enumerate() {
+            let Value::Object(sub_params) = element else {
+                st.errors.push(format!(
+                    "value of '{}' must be of type dict or list of dicts",
+                    opt.name
                 ));
-            }
-        } else if !opt.choices.contains(value) {
-            errors.push(format!(
-                "value of {} must be one of: {}, got: {}{}",
-                opt.name,
-                choices.join(", "),
-                py_str(value),
-                context_suffix(prefix)
-            ));
+                continue;
+            };
+            let sub_prefix = if opt.kind == Kind::List {
+                format!("{}{}[{}].", prefix, opt.name, idx)
+            } else {
+                format!("{}{}.", prefix, opt.name)
+            };
+            let w = validate_level(sub, sub_params, &sub_ctx, &sub_prefix, st);
+            st.nested_warnings.extend(w);
         }
-    }
-
-    // 7. Cross-option rules.
-    for group in &spec.required_together {
-        let n = group.iter().filter(|k| is_set(&params, k)).count();
-        if n > 0 && n < group.len() {
-            errors.push(format!(
-                "parameters are required together: {}{}",
-                group.join(", "),
-                context_suffix(prefix)
-            ));
-        }
-    }
-    for group in &spec.required_one_of {
-        if !group.iter().any(|k| is_set(&params, k)) {
-            errors.push(format!(
-                "one of the following is required: {}{}",
-                group.join(", "),
-                context_suffix(prefix)
-            ));
-        }
-    }
-    for (key, value, reqs, is_one_of) in &spec.required_if {
-        if params.get(*key) != Some(value) {
-            continue;
-        }
-        let missing: Vec<&str> = reqs
-            .iter()
-            .copied()
-            .filter(|k| !is_set(&params, k))
-            .collect();
-        let fails = if *is_one_of {
-            missing.len() == reqs.len()
+        let value = if was_list {
+            Value::Array(elements)
         } else {
-            !missing.is_empty()
+            elements.pop().unwrap_or(Value::Null)
         };
-        if fails {
-            let kind = if *is_one_of { "any" } else { "all" };
-            errors.push(format!(
-                "{} is {} but {} of the following are missing: {}{}",
-                key,
-                py_str(value),
-                kind,
-                missing.join(", "),
-                context_suffix(prefix)
-            ));
-        }
+        params.insert(opt.name.to_string(), value);
     }
-    for (key, reqs) in &spec.required_by {
-        if !is_set(&params, key) {
+    warnings
+}
+
+/// `name, other (alias1, alias2)`: this level's option names, then all its aliases, each sorted.
+fn supported_list(spec: &ModuleSpec) -> String {
+    let mut names: Vec<&str> = spec.options.iter().map(|o| o.name).collect();
+    names.sort();
+    let mut aliases: Vec<&str> = spec
+        .options
+        .iter()
+        .flat_map(|o| o.aliases.iter().copied())
+        .collect();
+    aliases.sort();
+    let mut s = names.join(", ");
+    if !aliases.is_empty() {
+        s.push_str(&format!(" ({})", aliases.join(", ")));
+    }
+    s
+}
+
+/// Defaults for missing keys: only real defaults first (`all == false`), then null for every other
+/// missing option. A no_log option's default is a secret too.
+fn set_defaults(spec: &ModuleSpec, params: &mut Map<String, Value>, all: bool, st: &mut State) {
+    for opt in &spec.options {
+        if params.contains_key(opt.name) {
             continue;
         }
-        let missing: Vec<&str> = reqs
-            .iter()
-            .copied()
-            .filter(|k| !is_set(&params, k))
-            .collect();
-        if !missing.is_empty() {
-            errors.push(format!(
-                "missing parameter(s) required by '{}': {}{}",
-                key,
-                missing.join(", "),
-                context_suffix(prefix)
-            ));
+        let default = opt.default.clone().unwrap_or(Value::Null);
+        if default.is_null() && !all {
+            continue;
         }
-    }
-
-    // Every option appears in the result; missing ones as null.
-    for opt in &spec.options {
-        params.entry(opt.name.to_string()).or_insert(Value::Null);
-        if opt.no_log {
-            collect_no_log(&params[opt.name], &mut out.no_log_values);
+        if opt.no_log && truthy(&default) {
+            st.no_log.insert(py_str(&default));
         }
+        params.insert(opt.name.to_string(), default);
     }
+}
 
-    // 8. Sub-options.
+/// Python truthiness of a JSON value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+/// The values of no_log options at this level and, through sub-options, below it. Python gives up on the
+/// first sub-option value that is not a dict (that is its error); we report the same error but keep every
+/// secret found, so that nothing leaks into the failure's output.
+fn list_no_log_values(
+    spec: &ModuleSpec,
+    params: &Map<String, Value>,
+) -> (BTreeSet<String>, Option<String>) {
+    let mut values = BTreeSet::new();
+    let mut error = None;
     for opt in &spec.options {
-        let Some(sub) = &opt.options else { continue };
-        let path = match prefix {
-            Some(p) => format!("{}.{}", p, opt.name),
-            None => opt.name.to_string(),
+        let value = params.get(opt.name).unwrap_or(&Value::Null);
+        if opt.no_log && truthy(value) {
+            collect_secrets(value, &mut values);
+        }
+        if !has_sub_spec(opt) || value.is_null() {
+            continue;
+        }
+        let sub = opt.options.as_deref().expect("has_sub_spec");
+        let items: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
         };
-        match params.get(opt.name).cloned() {
-            Some(Value::Object(m)) => {
-                let v = validate_level(sub, &m, Some(&path), out, errors, unsupported);
-                params.insert(opt.name.to_string(), Value::Object(v));
-            }
-            Some(Value::Array(items)) => {
-                let mut conv = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
-                    match item {
-                        Value::Object(m) => {
-                            let p = format!("{}[{}]", path, i);
-                            let _ = p; // AnsibleModule names the option, not the index, in messages.
-                            conv.push(Value::Object(validate_level(
-                                sub,
-                                &m,
-                                Some(&path),
-                                out,
-                                errors,
-                                unsupported,
-                            )))
-                        }
-                        other => {
-                            errors.push(format!(
-                                "Elements value for option '{}'{} is of type {} and we were unable to convert to dict: dictionary requested, could not parse JSON or key=value",
-                                opt.name,
-                                context_suffix(prefix),
-                                py_type_name(&other)
-                            ));
-                            conv.push(other);
-                        }
+        for item in items {
+            let parsed;
+            let map = match item {
+                Value::Object(m) => m,
+                Value::String(_) => match to_dict(item) {
+                    Ok(m) => {
+                        parsed = m;
+                        &parsed
                     }
+                    Err(e) => {
+                        error.get_or_insert(e);
+                        continue;
+                    }
+                },
+                other => {
+                    error.get_or_insert(format!(
+                        "Value '{}' in the sub parameter field '{}' must be a {}, not '{}'",
+                        py_str(other),
+                        opt.name,
+                        opt.kind.name(),
+                        py_type_name(other)
+                    ));
+                    continue;
                 }
-                params.insert(opt.name.to_string(), Value::Array(conv));
+            };
+            let (v, e) = list_no_log_values(sub, map);
+            values.extend(v);
+            if let Some(e) = e {
+                error.get_or_insert(e);
             }
-            _ => {}
         }
     }
-    params
+    (values, error)
 }
 
-fn is_set(params: &Map<String, Value>, key: &str) -> bool {
-    matches!(params.get(key), Some(v) if !v.is_null())
-}
-
-fn collect_no_log(value: &Value, into: &mut BTreeSet<String>) {
+/// Every scalar inside a secret value, as text (booleans, nulls and empty strings are not secrets).
+fn collect_secrets(value: &Value, into: &mut BTreeSet<String>) {
     match value {
         Value::Null | Value::Bool(_) => {}
         Value::String(s) if s.is_empty() => {}
-        Value::Array(items) => items.iter().for_each(|v| collect_no_log(v, into)),
-        Value::Object(m) => m.values().for_each(|v| collect_no_log(v, into)),
+        Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, into)),
+        Value::Object(m) => m.values().for_each(|v| collect_secrets(v, into)),
         other => {
             into.insert(py_str(other));
         }
     }
 }
 
-/// Converts one value to `kind`, as AnsibleModule's `check_type_*` functions do.
-pub fn convert(kind: Kind, value: &Value) -> Result<Value, String> {
-    match kind {
-        Kind::Raw => Ok(value.clone()),
-        Kind::Str => Ok(match value {
-            Value::String(_) => value.clone(),
-            other => Value::String(py_str(other)),
-        }),
-        Kind::Path => {
-            let s = match value {
-                Value::String(s) => s.clone(),
-                other => py_str(other),
-            };
-            Ok(Value::String(expand_path(&s)))
-        }
-        Kind::Bool => to_bool(value).map(Value::Bool),
-        Kind::Int => to_int(value),
-        Kind::Float => to_float(value),
-        Kind::List => Ok(match value {
-            Value::Array(_) => value.clone(),
-            Value::String(s) => {
-                Value::Array(s.split(',').map(|p| Value::String(p.to_string())).collect())
-            }
-            Value::Number(_) => Value::Array(vec![Value::String(py_str(value))]),
-            Value::Bool(_) | Value::Null | Value::Object(_) => {
-                return Err(format!("{} cannot be converted to a list", py_repr(value)))
-            }
-        }),
-        Kind::Dict => match value {
-            Value::Object(_) => Ok(value.clone()),
-            Value::String(s) if s.trim_start().starts_with('{') => serde_json::from_str::<Value>(s)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| {
-                    "dictionary requested, could not parse JSON or key=value".to_string()
-                }),
-            Value::String(s) => parse_kv(s).map(Value::Object).ok_or_else(|| {
-                "dictionary requested, could not parse JSON or key=value".to_string()
-            }),
-            other => Err(format!("{} cannot be converted to a dict", py_repr(other))),
-        },
-    }
-}
-
-const TRUE: [&str; 7] = ["y", "yes", "on", "1", "true", "t", "1.0"];
-const FALSE: [&str; 7] = ["n", "no", "off", "0", "false", "f", "0.0"];
-
-fn to_bool(value: &Value) -> Result<bool, String> {
-    let text = match value {
-        Value::Bool(b) => return Ok(*b),
-        Value::String(s) => s.trim().to_lowercase(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
+/// Type conversion of one option, then of its list elements.
+fn convert_option(opt: &Opt, params: &mut Map<String, Value>, ctx: &[String], st: &mut State) {
+    let Some(value) = params.get(opt.name).cloned() else {
+        return;
     };
-    if TRUE.contains(&text.as_str()) {
-        return Ok(true);
+    if value.is_null() && !opt.required && opt.default.as_ref().map_or(true, Value::is_null) {
+        return;
     }
-    if FALSE.contains(&text.as_str()) {
-        return Ok(false);
-    }
-    Err(format!(
-        "The value {} is not a valid boolean.  Valid booleans include: 0, 'off', 'yes', 1, 'y', 'no', 'n', 't', 'f', 'true', 'on', '0', '1.0', 'false', '1', '0.0'",
-        py_repr(value)
-    ))
-}
-
-fn to_int(value: &Value) -> Result<Value, String> {
-    let bad = || format!("\"{}\" cannot be converted to an int", py_repr(value));
-    match value {
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(value.clone()),
-        Value::Number(n) => {
-            let f = n.as_f64().ok_or_else(bad)?;
-            float_to_int(f).ok_or_else(bad)
+    let converted = match convert(opt.kind, &value) {
+        Ok(v) => v,
+        Err(e) => {
+            st.errors.push(format!(
+                "argument '{}' is of type {}{} and we were unable to convert to {}: {}",
+                opt.name,
+                py_type_name(&value),
+                found_in_quoted(ctx, true),
+                opt.kind.name(),
+                e
+            ));
+            return;
         }
-        Value::Bool(b) => Ok(Value::from(*b as i64)),
-        Value::String(s) => {
-            let t = s.trim();
-            if let Ok(i) = t.parse::<i64>() {
-                return Ok(Value::from(i));
-            }
-            let f: f64 = t.parse().map_err(|_| bad())?;
-            float_to_int(f).ok_or_else(bad)
-        }
-        _ => Err(bad()),
-    }
-}
-
-fn float_to_int(f: f64) -> Option<Value> {
-    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18).then(|| Value::from(f as i64))
-}
-
-fn to_float(value: &Value) -> Result<Value, String> {
-    let parsed = match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
     };
-    match parsed.and_then(serde_json::Number::from_f64) {
-        Some(n) => Ok(Value::Number(n)),
-        None => Err(format!("{} cannot be converted to a float", py_repr(value))),
+    let Some(el) = opt.elements else {
+        params.insert(opt.name.to_string(), converted);
+        return;
+    };
+    let Value::Array(items) = converted else {
+        st.errors.push(format!(
+            "Invalid type {} for option '{}'{}, elements value check is supported only with 'list' type",
+            opt.kind.name(),
+            py_str(&converted),
+            found_in_quoted(ctx, true)
+        ));
+        params.insert(opt.name.to_string(), converted);
+        return;
+    };
+    // Elements that fail are left out of the list (and reported).
+    let mut good = Vec::with_capacity(items.len());
+    for item in items {
+        match convert(el, &item) {
+            Ok(c) => good.push(c),
+            Err(e) => st.errors.push(format!(
+                "Elements value for option '{}'{} is of type {} and we were unable to convert to {}: {}",
+                opt.name,
+                found_in_quoted(ctx, false),
+                py_type_name(&item),
+                el.name(),
+                e
+            )),
+        }
     }
+    params.insert(opt.name.to_string(), Value::Array(good));
 }
 
-/// `a=1 b=2` (or `a=1, b=2`) into a map of strings.
-fn parse_kv(s: &str) -> Option<Map<String, Value>> {
-    let mut m = Map::new();
-    for part in s
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = part.split_once('=')?;
-        m.insert(k.trim().to_string(), Value::String(v.trim().to_string()));
-    }
-    Some(m)
-}
+const BOOL_FALSE: [&str; 6] = ["n", "no", "off", "0", "false", "f"];
+const BOOL_TRUE: [&str; 6] = ["y", "yes", "on", "1", "true", "t"];
 
-/// `~` and `$VAR` expansion, as `type='path'` does (`os.path.expanduser(os.path.expandvars(v))`).
-fn expand_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '$' {
-            out.push(c);
+fn check_choices(opt: &Opt, params: &mut Map<String, Value>, ctx: &[String], st: &mut State) {
+    if opt.choices.is_empty() {
+        return;
+    }
+    let Some(value) = params.get(opt.name).cloned() else {
+        return;
+    };
+    let choices = opt
+        .choices
+        .iter()
+        .map(py_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Value::Array(items) = &value {
+        let bad: Vec<String> = items
+            .iter()
+            .filter(|i| !py_in(i, &opt.choices))
+            .map(py_str)
+            .collect();
+        if !bad.is_empty() {
+            st.errors.push(format!(
+                "value of {} must be one or more of: {}. Got no match for: {}{}",
+                opt.name,
+                choices,
+                bad.join(", "),
+                found_in(ctx)
+            ));
+        }
+        return;
+    }
+    if py_in(&value, &opt.choices) {
+        return;
+    }
+    // YAML may have turned `no` into False and then into 'False': map it back when unambiguous.
+    let mut value = value;
+    for (word, set) in [("False", &BOOL_FALSE[..]), ("True", &BOOL_TRUE[..])] {
+        if value.as_str() != Some(word) {
             continue;
         }
-        let braced = chars.peek() == Some(&'{');
-        if braced {
-            chars.next();
-        }
-        let mut name = String::new();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_alphanumeric() || n == '_' {
-                name.push(n);
-                chars.next();
-            } else {
-                break;
+        let truth = Value::Bool(word == "True");
+        let mut overlap: Vec<&Value> = Vec::new();
+        for c in &opt.choices {
+            let matches = py_eq(c, &truth) || c.as_str().is_some_and(|s| set.contains(&s));
+            if matches && !overlap.iter().any(|o| py_eq(o, c)) {
+                overlap.push(c);
             }
         }
-        let closed = !braced || chars.peek() == Some(&'}');
-        if braced && closed {
-            chars.next();
-        }
-        match std::env::var(&name) {
-            Ok(v) if !name.is_empty() && closed => out.push_str(&v),
-            _ => {
-                out.push('$');
-                if braced {
-                    out.push('{');
-                }
-                out.push_str(&name);
-                if braced && closed {
-                    out.push('}');
-                }
-            }
+        if overlap.len() == 1 {
+            value = overlap[0].clone();
+            params.insert(opt.name.to_string(), value.clone());
         }
     }
-    if out == "~" || out.starts_with("~/") {
-        if let Ok(home) = std::env::var("HOME") {
-            return format!("{}{}", home, &out[1..]);
+    if !py_in(&value, &opt.choices) {
+        st.errors.push(format!(
+            "value of {} must be one of: {}, got: {}{}",
+            opt.name,
+            choices,
+            py_str(&value),
+            found_in(ctx)
+        ));
+    }
+}
+
+/// required_together, required_one_of, required_if, required_by: each reports its first failing rule.
+fn check_rules(spec: &ModuleSpec, params: &Map<String, Value>, ctx: &[String], st: &mut State) {
+    let present = |k: &str| params.contains_key(k);
+    let set = |k: &str| params.get(k).is_some_and(|v| !v.is_null());
+
+    if let Some(g) = spec.required_together.iter().find(|g| {
+        let n = g.iter().filter(|k| present(k)).count();
+        n > 0 && n < g.len()
+    }) {
+        st.errors.push(format!(
+            "parameters are required together: {}{}",
+            g.join(", "),
+            found_in(ctx)
+        ));
+    }
+    if let Some(g) = spec
+        .required_one_of
+        .iter()
+        .find(|g| !g.iter().any(|k| present(k)))
+    {
+        st.errors.push(format!(
+            "one of the following is required: {}{}",
+            g.join(", "),
+            found_in(ctx)
+        ));
+    }
+    for (key, value, reqs, is_one_of) in &spec.required_if {
+        if !params.get(*key).is_some_and(|v| py_eq(v, value)) {
+            continue;
+        }
+        let missing: Vec<&str> = reqs.iter().copied().filter(|k| !present(k)).collect();
+        let limit = if *is_one_of { reqs.len() } else { 0 };
+        if !missing.is_empty() && missing.len() >= limit {
+            st.errors.push(format!(
+                "{} is {} but {} of the following are missing: {}{}",
+                key,
+                py_str(value),
+                if *is_one_of { "any" } else { "all" },
+                missing.join(", "),
+                found_in(ctx)
+            ));
+            break;
         }
     }
-    out
+    for (key, reqs) in &spec.required_by {
+        if !set(key) {
+            continue;
+        }
+        let missing: Vec<&str> = reqs.iter().copied().filter(|k| !set(k)).collect();
+        if !missing.is_empty() {
+            st.errors.push(format!(
+                "missing parameter(s) required by '{}': {}{}",
+                key,
+                missing.join(", "),
+                found_in(ctx)
+            ));
+            break;
+        }
+    }
 }
