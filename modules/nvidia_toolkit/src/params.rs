@@ -1,0 +1,208 @@
+//! The module's options: declared for Ansible's validation, then read into one typed, checked struct.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ansible_module::{Kind, Module, ModuleSpec, Opt};
+use anyhow::{bail, Result};
+
+use crate::key;
+
+/// NVIDIA's repository signing key (primary key fingerprint).
+pub const NVIDIA_FINGERPRINT: &str = "C95B321B61E88C1809C4F759DDCAE044F796ECB0";
+/// The four packages that make up the toolkit; they must carry the same version.
+pub const DEFAULT_PACKAGES: [&str; 4] = [
+    "nvidia-container-toolkit",
+    "nvidia-container-toolkit-base",
+    "libnvidia-container-tools",
+    "libnvidia-container1",
+];
+
+/// The module's argument spec.
+pub fn spec() -> ModuleSpec {
+    ModuleSpec::new(vec![
+        Opt::str("state")
+            .default("present")
+            .choices(&["present", "latest", "absent"]),
+        Opt::str("version"),
+        Opt::list("packages", Kind::Str).default(DEFAULT_PACKAGES.to_vec()),
+        Opt::str("repo_url"),
+        Opt::str("channel")
+            .default("stable")
+            .choices(&["stable", "experimental"]),
+        Opt::str("key"),
+        Opt::str("fingerprint").default(NVIDIA_FINGERPRINT),
+        Opt::path("keyring_path"),
+        Opt::path("list_path"),
+        Opt::str("conflicts")
+            .default("remove")
+            .choices(&["remove", "fail"]),
+        Opt::bool("hold"),
+        Opt::int("lock_timeout").default(120),
+        Opt::str("min_driver_version").default("470.82.01"),
+        Opt::str("driver_check")
+            .default("warn")
+            .choices(&["required", "warn", "skip"]),
+    ])
+    .supports_check_mode()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Present,
+    Latest,
+    Absent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverCheck {
+    Required,
+    Warn,
+    Skip,
+}
+
+/// Every option, typed and checked.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub state: State,
+    pub version: Option<String>,
+    pub packages: Vec<String>,
+    /// The repository URL as written in the list line (may contain apt's `$(ARCH)`).
+    pub repo_url: String,
+    pub key: Option<String>,
+    pub fingerprint: String,
+    /// `None`: the backend's default place.
+    pub keyring_path: Option<PathBuf>,
+    pub list_path: Option<PathBuf>,
+    pub remove_conflicts: bool,
+    /// `Some(true)`: hold the packages; `Some(false)`: release a hold; `None`: leave holds alone.
+    pub hold: Option<bool>,
+    pub lock_timeout: Duration,
+    pub min_driver_version: String,
+    pub driver_check: DriverCheck,
+}
+
+impl Params {
+    pub fn from_module(m: &Module) -> Result<Params> {
+        let state = match m.str("state").unwrap_or("present") {
+            "latest" => State::Latest,
+            "absent" => State::Absent,
+            _ => State::Present,
+        };
+        let version = m.str("version").map(str::trim).filter(|v| !v.is_empty());
+        if let Some(v) = version {
+            if !is_package_version(v) {
+                bail!(
+                    "version '{}' is not a Debian package version such as 1.17.8-1",
+                    v
+                );
+            }
+            if state == State::Latest {
+                bail!("version and state=latest contradict each other: pin a version or ask for the latest");
+            }
+        }
+        let packages = m.str_list("packages");
+        if packages.is_empty() {
+            bail!("packages must name at least one package");
+        }
+        if let Some(bad) = packages.iter().find(|p| !is_package_name(p)) {
+            bail!("'{}' is not a valid package name", bad);
+        }
+        let channel = m.str("channel").unwrap_or("stable");
+        let repo_url = match m.str("repo_url").map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!(
+                "https://nvidia.github.io/libnvidia-container/{}/deb/$(ARCH)",
+                channel
+            ),
+        };
+        if repo_url
+            .chars()
+            .any(|c| c.is_whitespace() || c == '[' || c == ']')
+        {
+            bail!(
+                "repo_url '{}' cannot contain spaces or brackets (it goes into an apt list line)",
+                repo_url
+            );
+        }
+        if !repo_url.contains(':') {
+            bail!(
+                "repo_url '{}' needs a scheme (https:, http:, file:)",
+                repo_url
+            );
+        }
+        let timeout = m.int("lock_timeout").unwrap_or(120);
+        if timeout < 0 {
+            bail!("lock_timeout must be 0 or more seconds, got {}", timeout);
+        }
+        let min_driver_version = m
+            .str("min_driver_version")
+            .unwrap_or("470.82.01")
+            .to_string();
+        if !min_driver_version
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            bail!(
+                "min_driver_version '{}' must be a dotted number such as 470.82.01",
+                min_driver_version
+            );
+        }
+        Ok(Params {
+            state,
+            version: version.map(String::from),
+            packages,
+            repo_url,
+            key: m
+                .str("key")
+                .filter(|k| !k.trim().is_empty())
+                .map(String::from),
+            fingerprint: key::normalize_fingerprint(
+                m.str("fingerprint").unwrap_or(NVIDIA_FINGERPRINT),
+            )?,
+            keyring_path: m.str("keyring_path").map(PathBuf::from),
+            list_path: m.str("list_path").map(PathBuf::from),
+            remove_conflicts: m.str("conflicts") != Some("fail"),
+            hold: m.get("hold").and_then(serde_json::Value::as_bool),
+            lock_timeout: Duration::from_secs(timeout as u64),
+            min_driver_version,
+            driver_check: match m.str("driver_check") {
+                Some("required") => DriverCheck::Required,
+                Some("skip") => DriverCheck::Skip,
+                _ => DriverCheck::Warn,
+            },
+        })
+    }
+}
+
+/// Debian's package name rule: lower case letters, digits, `+ - .`, at least two characters.
+pub fn is_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
+/// Debian's version characters (epoch, upstream, revision); enough to keep `pkg=version` one safe argument.
+pub fn is_package_version(v: &str) -> bool {
+    v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_and_versions() {
+        assert!(is_package_name("libnvidia-container1"));
+        assert!(!is_package_name("Bad_Name"));
+        assert!(!is_package_name("-o"));
+        assert!(is_package_version("1.17.8-1"));
+        assert!(is_package_version("1:2.0~rc1-0ubuntu1"));
+        assert!(!is_package_version("1.0 -o x"));
+        assert!(!is_package_version("latest"));
+    }
+}
