@@ -12,7 +12,7 @@ const DEFAULT_DIRS: &[&str] = &["/etc/cdi", "/var/run/cdi"];
 const KIND: &str = "nvidia.com/gpu";
 
 /// The check itself.
-pub fn check(node: &Node, eff: &Result<Effective, String>) -> Check {
+pub fn check(node: &Node, eff: &Result<Effective, String>, config: &str) -> Check {
     let eff = match eff {
         Ok(e) => e,
         Err(e) => {
@@ -29,6 +29,15 @@ pub fn check(node: &Node, eff: &Result<Effective, String>) -> Check {
         );
     };
     if cri.get("enable_cdi").and_then(Item::as_bool) != Some(true) {
+        // containerd 1.6 does not know enable_cdi and drops it silently: the file asks for CDI, containerd
+        // does not do it, and CDI-mode GPUs fail only when a pod starts.
+        if node.read(config).is_some_and(|t| asks_for_cdi(&t)) {
+            return Check::warn(
+                ID,
+                format!("{} sets enable_cdi = true but containerd's effective config has no CDI: this containerd ignores it", config),
+                "CDI needs containerd 1.7 or newer: upgrade containerd, or use the nvidia runtime without CDI",
+            );
+        }
         return Check::skip(
             ID,
             "CDI is not enabled in containerd (enable_cdi is not true)",
@@ -82,6 +91,14 @@ pub fn check(node: &Node, eff: &Result<Effective, String>) -> Check {
     )
 }
 
+/// An `enable_cdi = true` line in a containerd config file.
+fn asks_for_cdi(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("").replace(' ', "");
+        l == "enable_cdi=true"
+    })
+}
+
 /// A YAML (`kind: nvidia.com/gpu`) or JSON (`"kind": "nvidia.com/gpu"`) CDI spec for NVIDIA GPUs.
 fn declares_kind(text: &str) -> bool {
     text.lines().any(|l| {
@@ -108,5 +125,7 @@ mod tests {
         ));
         assert!(declares_kind("{\n  \"kind\": \"nvidia.com/gpu\",\n}"));
         assert!(!declares_kind("kind: example.com/fpga\n"));
+        assert!(asks_for_cdi("[x]\n  enable_cdi = true # on\n"));
+        assert!(!asks_for_cdi("# enable_cdi = true\n"));
     }
 }

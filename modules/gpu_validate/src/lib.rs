@@ -106,7 +106,11 @@ pub fn validate(node: &Node, o: &Options) -> Validation {
                 facts.insert("nvidia_runtime_configured".into(), json!(configured));
                 c
             }
-            cdi::ID => cdi::check(node, eff.as_ref().expect("loaded when the check is wanted")),
+            cdi::ID => cdi::check(
+                node,
+                eff.as_ref().expect("loaded when the check is wanted"),
+                &o.containerd_config,
+            ),
             _ => unreachable!("CHECKS lists every id"),
         };
         checks.push(c);

@@ -1,0 +1,490 @@
+//! Faults injected one at a time into the recorded node (or its configured form): each must make the RIGHT
+//! check fail, fail the task, and name that check in `msg`.
+
+mod common;
+
+use common::{check, status, statuses, FakeNode};
+use serde_json::{json, Value};
+
+/// Asserts that `id` failed with a detail containing `detail`, and that the task failed naming it.
+fn assert_fails(out: &Value, id: &str, detail: &str) {
+    assert_eq!(
+        status(out, id),
+        "fail",
+        "{} should fail: {}",
+        id,
+        statuses(out)
+    );
+    let d = check(out, id)["detail"].as_str().unwrap();
+    assert!(
+        d.contains(detail),
+        "{} detail {:?} lacks {:?}",
+        id,
+        d,
+        detail
+    );
+    assert!(
+        !check(out, id)["hint"].as_str().unwrap().is_empty(),
+        "{} has no hint",
+        id
+    );
+    assert_eq!(out["failed"], true, "{}", out);
+    let msg = out["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("{} fail: ", id)),
+        "msg does not name {}: {}",
+        id,
+        msg
+    );
+}
+
+/// Asserts that only `ids` failed among the GPU layers of the recorded node (toolkit and containerd are
+/// absent there, so they are left out of the run).
+fn gpu_layers(node: &FakeNode, extra: Value) -> Value {
+    let mut args = json!({"checks": ["pci", "driver", "nvidia_smi", "device_nodes"]});
+    if let (Value::Object(a), Value::Object(e)) = (&mut args, extra) {
+        a.extend(e);
+    }
+    node.run(args)
+}
+
+fn only_failing(out: &Value, ids: &[&str]) {
+    for c in out["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let want = if ids.contains(&id) { "fail" } else { "pass" };
+        assert_eq!(c["status"], want, "{}: {}", id, statuses(out));
+    }
+}
+
+#[test]
+fn fault_01_driver_too_old() {
+    let node = FakeNode::recorded();
+    node.edit("/proc/driver/nvidia/version", "580.159.04", "450.80.02");
+    node.edit(
+        "/usr/local/nvidia/bin/nvidia-smi.recording",
+        "580.159.04",
+        "450.80.02",
+    );
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(
+        &out,
+        "driver",
+        "450.80.02 (open kernel module) is older than the minimum 470.82.01",
+    );
+    only_failing(&out, &["driver"]);
+    // The same node against a raised minimum, without touching files.
+    let node = FakeNode::recorded();
+    let out = gpu_layers(&node, json!({"min_driver_version": "590.48"}));
+    assert_fails(&out, "driver", "older than the minimum 590.48");
+}
+
+#[test]
+fn fault_02_kernel_module_not_loaded() {
+    let node = FakeNode::recorded();
+    node.remove("/proc/driver/nvidia");
+    node.write("/proc/modules", "");
+    // What nvidia-smi says when the module is not loaded.
+    node.write(
+        "/usr/local/nvidia/bin/nvidia-smi.recording",
+        "## nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,mig.mode.current,compute_cap,pci.bus_id,persistence_mode --format=csv,noheader,nounits\n\
+         NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n\nrc=9\n",
+    );
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(&out, "driver", "the NVIDIA kernel module is not loaded");
+    assert_fails(
+        &out,
+        "nvidia_smi",
+        "couldn't communicate with the NVIDIA driver",
+    );
+    assert_eq!(status(&out, "pci"), "pass");
+}
+
+#[test]
+fn fault_03_gpu_count_below_expected() {
+    let node = FakeNode::recorded();
+    let out = gpu_layers(&node, json!({"expected_gpu_count": 2}));
+    assert_fails(
+        &out,
+        "pci",
+        "1 NVIDIA GPU on the PCI bus: 0000:00:06.0 (device 0x2335, driver nvidia); expected 2",
+    );
+    assert_fails(&out, "nvidia_smi", "nvidia-smi lists 1 GPU(s), expected 2");
+    assert_eq!(
+        status(&gpu_layers(&node, json!({"expected_gpu_count": 1})), "pci"),
+        "pass"
+    );
+}
+
+#[test]
+fn fault_04_pci_shows_more_gpus_than_nvidia_smi() {
+    let node = FakeNode::recorded();
+    // A second H200 on the bus, bound to nvidia, that the driver did not bring up.
+    let dev = "/sys/bus/pci/devices/0000:00:07.0";
+    for (f, v) in [
+        ("vendor", "0x10de"),
+        ("device", "0x2335"),
+        ("class", "0x030200"),
+    ] {
+        node.write(&format!("{}/{}", dev, f), &format!("{}\n", v));
+    }
+    std::os::unix::fs::symlink(
+        "../../../bus/pci/drivers/nvidia",
+        node.path(&format!("{}/driver", dev)),
+    )
+    .unwrap();
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(
+        &out,
+        "nvidia_smi",
+        "nvidia-smi lists 1 GPU(s) but the PCI bus shows 2; not usable: 0000:00:07.0",
+    );
+    assert_eq!(status(&out, "pci"), "pass");
+    assert_eq!(out["ansible_facts"]["nvidia_gpu_count"], 2);
+    // NVIDIA's audio function on the same card is not a GPU and changes nothing.
+    let node = FakeNode::recorded();
+    for (f, v) in [
+        ("vendor", "0x10de"),
+        ("device", "0x22e8"),
+        ("class", "0x040300"),
+    ] {
+        node.write(
+            &format!("/sys/bus/pci/devices/0000:00:06.1/{}", f),
+            &format!("{}\n", v),
+        );
+    }
+    only_failing(&gpu_layers(&node, json!({})), &[]);
+}
+
+#[test]
+fn fault_05_nvidia_uvm_missing() {
+    let node = FakeNode::recorded();
+    node.remove("/dev/nvidia-uvm");
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(&out, "device_nodes", "/dev/nvidia-uvm is missing");
+    only_failing(&out, &["device_nodes"]);
+}
+
+#[test]
+fn fault_06_wrong_device_node_type() {
+    let node = FakeNode::recorded();
+    node.remove("/dev/nvidia0");
+    node.write("/dev/nvidia0", "");
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(
+        &out,
+        "device_nodes",
+        "/dev/nvidia0 is a regular file, not a character device",
+    );
+    only_failing(&out, &["device_nodes"]);
+    // A character device with the wrong major number is wrong too.
+    let node = FakeNode::recorded();
+    node.mknod_char("/dev/nvidiactl", 1, 3, 0o666);
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(
+        &out,
+        "device_nodes",
+        "/dev/nvidiactl has major 1 where the driver uses 195",
+    );
+}
+
+#[test]
+fn fault_07_nvidia_smi_missing() {
+    let node = FakeNode::recorded();
+    node.remove("/usr/local/nvidia/bin/nvidia-smi");
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(
+        &out,
+        "nvidia_smi",
+        "nvidia-smi not found (looked in /usr/local/sbin",
+    );
+    only_failing(&out, &["nvidia_smi"]);
+    assert_eq!(out["ansible_facts"]["nvidia_gpus"], json!([]));
+    let out = gpu_layers(&node, json!({"nvidia_smi_path": "/opt/bin/nvidia-smi"}));
+    assert_fails(
+        &out,
+        "nvidia_smi",
+        "/opt/bin/nvidia-smi is not an executable file",
+    );
+}
+
+#[test]
+fn fault_08_nvidia_smi_failing() {
+    let node = FakeNode::recorded();
+    let rec = "/usr/local/nvidia/bin/nvidia-smi.recording";
+    let text = node.read(rec);
+    // The first query's recorded status becomes the failure nvidia-smi gives after a driver upgrade.
+    let broken = text.replacen(
+        "Disabled, 9.0, 00000000:00:06.0, Enabled\nrc=0",
+        "\nFailed to initialize NVML: Driver/library version mismatch\nNVML library version: 580.173\nrc=18",
+        1,
+    );
+    assert_ne!(broken, text);
+    node.write(rec, &broken);
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(&out, "nvidia_smi", "failed (exit 18): ");
+    assert_fails(&out, "nvidia_smi", "Driver/library version mismatch");
+    only_failing(&out, &["nvidia_smi"]);
+
+    // nvidia-smi that hangs is stopped at the time limit and fails the check.
+    let node = FakeNode::recorded();
+    node.write("/opt/hang/nvidia-smi", "#!/bin/sh\nexec sleep 30\n");
+    std::fs::set_permissions(
+        node.path("/opt/hang/nvidia-smi"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = gpu_layers(
+        &node,
+        json!({"nvidia_smi_path": "/opt/hang/nvidia-smi", "timeout": 1}),
+    );
+    assert_fails(&out, "nvidia_smi", "ran past 1 s and was stopped");
+}
+
+#[test]
+fn fault_09_toolkit_missing() {
+    let node = FakeNode::configured();
+    for p in [
+        "nvidia-ctk",
+        "nvidia-container-runtime",
+        "nvidia-container-cli",
+    ] {
+        node.remove(&format!("/usr/bin/{}", p));
+    }
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(&out, "toolkit", "NVIDIA Container Toolkit is not installed: nvidia-ctk, nvidia-container-runtime, nvidia-container-cli not found");
+    // Half an install is broken too, and a failing `nvidia-container-cli info` is.
+    let node = FakeNode::configured();
+    node.remove("/usr/bin/nvidia-ctk");
+    node.edit("/usr/bin/nvidia-container-cli", "  info) printf", "  info) echo 'nvidia-container-cli: initialization error: nvml error: driver not loaded' >&2; exit 1; printf");
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(&out, "toolkit", "not found: nvidia-ctk");
+    assert_fails(
+        &out,
+        "toolkit",
+        "nvidia-container-cli info failed: nvidia-container-cli: initialization error",
+    );
+}
+
+#[test]
+fn fault_10_runtime_missing_from_containerd() {
+    let node = FakeNode::configured();
+    node.edit(
+        "/etc/containerd/config.toml",
+        "runtimes.nvidia]",
+        "runtimes.other]",
+    );
+    node.edit(
+        "/etc/containerd/config.toml",
+        "runtimes.nvidia.options]",
+        "runtimes.other.options]",
+    );
+    let out = node.run(json!({}));
+    assert_fails(
+        &out,
+        "containerd",
+        "runtime 'nvidia' is not configured (runtimes: ",
+    );
+    assert_eq!(out["ansible_facts"]["nvidia_runtime_configured"], false);
+    only_failing(&out, &["containerd"]);
+    // Asking for a runtime name that is configured passes.
+    let out = node.run(json!({"runtime_name": "other"}));
+    assert_eq!(status(&out, "containerd"), "pass", "{}", out);
+}
+
+#[test]
+fn fault_11_binary_name_missing() {
+    let node = FakeNode::configured();
+    node.edit(
+        "/etc/containerd/config.toml",
+        "BinaryName = \"/usr/bin/nvidia-container-runtime\"",
+        "BinaryName = \"/usr/local/nvidia/toolkit/nvidia-container-runtime\"",
+    );
+    let out = node.run(json!({}));
+    assert_fails(
+        &out,
+        "containerd",
+        "BinaryName /usr/local/nvidia/toolkit/nvidia-container-runtime is not an executable file",
+    );
+    only_failing(&out, &["containerd"]);
+    // No BinaryName at all: containerd would run plain runc.
+    let node = FakeNode::configured();
+    node.edit(
+        "/etc/containerd/config.toml",
+        "BinaryName = \"/usr/bin/nvidia-container-runtime\"",
+        "",
+    );
+    let out = node.run(json!({}));
+    assert_fails(
+        &out,
+        "containerd",
+        "runtime 'nvidia' has no options.BinaryName",
+    );
+}
+
+#[test]
+fn fault_12_systemd_cgroup_differs_from_runc() {
+    let node = FakeNode::configured();
+    let text = node.read("/etc/containerd/config.toml");
+    let (head, tail) = text.split_once("runtimes.nvidia.options]").unwrap();
+    node.write(
+        "/etc/containerd/config.toml",
+        &format!(
+            "{}runtimes.nvidia.options]{}",
+            head,
+            tail.replace("SystemdCgroup = true", "SystemdCgroup = false")
+        ),
+    );
+    let out = node.run(json!({}));
+    assert_fails(
+        &out,
+        "containerd",
+        "runtime 'nvidia' has SystemdCgroup = false but runc has true",
+    );
+    assert_fails(
+        &out,
+        "containerd",
+        "runtime 'nvidia' has SystemdCgroup = false but the kubelet's cgroupDriver is systemd",
+    );
+    only_failing(&out, &["containerd"]);
+}
+
+#[test]
+fn fault_13_systemd_cgroup_differs_from_the_kubelet() {
+    let node = FakeNode::configured();
+    node.edit(
+        "/var/lib/kubelet/config.yaml",
+        "cgroupDriver: systemd",
+        "cgroupDriver: cgroupfs",
+    );
+    let out = node.run(json!({}));
+    assert_fails(
+        &out,
+        "containerd",
+        "runtime 'nvidia' has SystemdCgroup = true but the kubelet's cgroupDriver is cgroupfs",
+    );
+    let d = check(&out, "containerd")["detail"].as_str().unwrap();
+    assert!(!d.contains("but runc has"), "{}", d);
+    // No cgroupDriver line: the kubelet's default, cgroupfs.
+    let node = FakeNode::configured();
+    node.edit(
+        "/var/lib/kubelet/config.yaml",
+        "cgroupDriver: systemd\n",
+        "",
+    );
+    assert_fails(
+        &node.run(json!({})),
+        "containerd",
+        "the kubelet's cgroupDriver is cgroupfs",
+    );
+}
+
+#[test]
+fn fault_14_cdi_enabled_without_a_spec() {
+    let node = FakeNode::configured();
+    node.remove("/etc/cdi/nvidia.yaml");
+    let out = node.run(json!({}));
+    assert_fails(&out, "cdi", "CDI is enabled in containerd but no spec declares nvidia.com/gpu in /etc/cdi, /var/run/cdi");
+    only_failing(&out, &["cdi"]);
+    // A spec for another kind does not count.
+    node.write(
+        "/var/run/cdi/fpga.yaml",
+        "cdiVersion: 0.5.0\nkind: example.com/fpga\ndevices: []\n",
+    );
+    assert_fails(
+        &node.run(json!({})),
+        "cdi",
+        "no spec declares nvidia.com/gpu",
+    );
+    // CDI off: nothing to check.
+    node.edit(
+        "/etc/containerd/config.toml",
+        "enable_cdi = true",
+        "enable_cdi = false",
+    );
+    assert_eq!(status(&node.run(json!({})), "cdi"), "skip");
+}
+
+#[test]
+fn fault_15_containerd_not_running() {
+    let node = FakeNode::configured();
+    node.remove("/run/containerd/containerd.sock");
+    let out = node.run(json!({}));
+    assert_fails(
+        &out,
+        "containerd",
+        "containerd is not running (no socket at /run/containerd/containerd.sock)",
+    );
+    only_failing(&out, &["containerd"]);
+}
+
+#[test]
+fn fault_16_gpu_bound_to_another_driver() {
+    let node = FakeNode::recorded();
+    let link = node.path("/sys/bus/pci/devices/0000:00:06.0/driver");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("../../../bus/pci/drivers/vfio-pci", &link).unwrap();
+    let out = gpu_layers(&node, json!({}));
+    assert_fails(&out, "driver", "not bound to: 0000:00:06.0 (vfio-pci)");
+}
+
+#[test]
+fn fault_17_missing_dev_char_links_on_a_systemd_cgroup_node() {
+    let node = FakeNode::configured();
+    std::fs::create_dir_all(node.path("/run/systemd/system")).unwrap();
+    let out = node.run(json!({"fail_on": "warning"}));
+    assert_eq!(status(&out, "device_nodes"), "warn", "{}", statuses(&out));
+    let d = check(&out, "device_nodes")["detail"].as_str().unwrap();
+    assert!(
+        d.contains("/dev/char links missing for 195:255, 238:0, 195:0"),
+        "{}",
+        d
+    );
+    assert_eq!(out["failed"], true);
+    // With the links the warning goes away.
+    std::fs::create_dir_all(node.path("/dev/char")).unwrap();
+    for (l, t) in [
+        ("195:255", "../nvidiactl"),
+        ("238:0", "../nvidia-uvm"),
+        ("195:0", "../nvidia0"),
+    ] {
+        std::os::unix::fs::symlink(t, node.path(&format!("/dev/char/{}", l))).unwrap();
+    }
+    let out = node.run(json!({"fail_on": "warning"}));
+    assert_eq!(status(&out, "device_nodes"), "pass", "{}", out);
+    assert_eq!(out["failed"], json!(null));
+}
+
+#[test]
+fn fault_18_broken_containerd_config() {
+    let node = FakeNode::configured();
+    node.write("/etc/containerd/config.toml", "version = 2\n[plugins\n");
+    let out = node.run(json!({}));
+    assert_eq!(status(&out, "containerd"), "fail", "{}", out);
+    assert_eq!(status(&out, "cdi"), "skip");
+    assert_eq!(out["failed"], true);
+}
+
+#[test]
+fn fault_19_containerd_1_6_ignores_enable_cdi() {
+    // Only real containerd 1.6 drops enable_cdi; tests/gpu/run runs this with bookworm's containerd.
+    let Some(bin) = common::real_containerd() else {
+        eprintln!("no real containerd given (GPU_VALIDATE_CONTAINERD): nothing to judge");
+        return;
+    };
+    let v = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&v.stdout).contains(" 1.6.") {
+        eprintln!("containerd is not 1.6: nothing to judge");
+        return;
+    }
+    let node = FakeNode::configured();
+    let out = node.run(json!({"fail_on": "warning"}));
+    assert_eq!(status(&out, "cdi"), "warn", "{}", statuses(&out));
+    assert!(check(&out, "cdi")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("this containerd ignores it"));
+    assert_eq!(out["failed"], true);
+}
