@@ -49,7 +49,7 @@ INV
 kubernetes_deployment:
   nvidia_runtime:
     repository:
-      url: file:/srv/aptrepo
+      url: file:/srv/aptrepo/good/stable/deb/\$(ARCH)
       key_file: $repo/key.asc
       fingerprint: $fingerprint
     validation:
