@@ -1,15 +1,462 @@
-//! The `containerd_runtime` Ansible module (not implemented yet).
+//! The `containerd_runtime` Ansible module: registers a runtime (NVIDIA's by default) in containerd's
+//! `config.toml` with a surgical, comment-preserving edit, or removes it again.
+//!
+//! # Library API (what the module and the tests call)
+//!
+//! - [`plan::plan`]`(input: Option<&str>, opts: &Options) -> Result<Plan>`: the in-place edit of one config
+//!   text (`None`: the file does not exist). [`Plan`] holds `config: FileChange { before, after }` (`after:
+//!   None` deletes the file), `config_version`, `runtime` (the resulting table as JSON), `default_runtime_name`,
+//!   `no_base`, and `changed()` / `restart_required()` (parsed data compared, not bytes).
+//! - [`plan::plan_drop_in`]`(config, drop_in, import, opts)`: the same in drop-in mode (the runtimes in the
+//!   drop-in, `import` added to the config's `imports`); `Plan::drop_in` then holds the drop-in's change.
+//! - [`plan::data_of`]`(text)`: what containerd would load from a text, as JSON (formatting ignored).
+//! - [`Options::new`]`(name, binary_path)` gives the reference's defaults; set the public fields for the rest.
+//!
+//! Everything that touches the system (reading, locking, validating, backing up, writing) is in [`run`].
 
-use ansible_module::{Module, ModuleSpec, Response};
+pub mod containerd;
+pub mod edit;
+pub mod layout;
+pub mod owners;
+pub mod plan;
+pub mod tomlx;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ansible_module::safe_file::{self, DirLock, NewFile};
+use ansible_module::{Diff, Kind, Module, ModuleSpec, Opt, Response};
+use anyhow::{bail, Context as _, Result};
+use serde_json::{json, Value as Json};
+
+pub use edit::RuntimeSpec;
+pub use plan::{FileChange, Options, Plan, State};
+
+use containerd::Validate;
 
 /// The module's argument spec.
 pub fn spec() -> ModuleSpec {
-    ModuleSpec::new(vec![]).supports_check_mode()
+    let runtime = ModuleSpec::new(vec![
+        Opt::str("name").required(),
+        Opt::str("binary_path").required(),
+    ]);
+    ModuleSpec::new(vec![
+        Opt::path("path").default("/etc/containerd/config.toml"),
+        Opt::str("name")
+            .default("nvidia")
+            .aliases(&["runtime_name"]),
+        Opt::str("binary_path").default("/usr/bin/nvidia-container-runtime"),
+        Opt::str("runtime_type").default("io.containerd.runc.v2"),
+        Opt::bool("set_as_default").default(false),
+        Opt::bool("enable_cdi")
+            .default(false)
+            .aliases(&["cdi_enabled"]),
+        Opt::list("extra_runtimes", Kind::Dict).suboptions(runtime),
+        Opt::list("container_annotations", Kind::Str),
+        Opt::int("config_version"),
+        Opt::path("drop_in_path"),
+        Opt::str("state")
+            .default("present")
+            .choices(&["present", "absent"]),
+        Opt::bool("backup").default(false),
+        Opt::str("validate").default("auto"),
+    ])
+    .supports_check_mode()
 }
 
+/// How long a run waits for another run editing the same directory.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
 /// Runs the module.
-pub fn run(_m: &mut Module) -> anyhow::Result<Response> {
-    Ok(Response::failure(
-        "containerd_runtime is not implemented yet",
-    ))
+pub fn run(m: &mut Module) -> Result<Response> {
+    let path = PathBuf::from(m.str("path").unwrap_or_default());
+    let target = safe_file::write_target(&path)?;
+    let drop_in_path = m.str("drop_in_path").map(PathBuf::from);
+    let drop_target = drop_in_path
+        .as_deref()
+        .map(safe_file::write_target)
+        .transpose()?;
+    let check = m.check_mode();
+
+    let mut opts = Options::new(
+        m.str("name").unwrap_or("nvidia"),
+        m.str("binary_path").unwrap_or_default(),
+    );
+    if opts.name.is_empty() {
+        bail!("name must not be empty");
+    }
+    opts.runtime_type = m
+        .str("runtime_type")
+        .unwrap_or("io.containerd.runc.v2")
+        .to_string();
+    opts.set_as_default = m.bool("set_as_default");
+    opts.enable_cdi = m.bool("enable_cdi");
+    opts.extra_runtimes = m
+        .dict_list("extra_runtimes")
+        .iter()
+        .map(|d| RuntimeSpec {
+            name: d["name"].as_str().unwrap_or_default().to_string(),
+            binary_path: d["binary_path"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    opts.container_annotations = m.str_list("container_annotations");
+    opts.state = if m.str("state") == Some("absent") {
+        State::Absent
+    } else {
+        State::Present
+    };
+
+    // Hold the directory lock from the read to the write, so no other run interleaves.
+    let _locks = (
+        lock_dir(&target, check)?,
+        match &drop_target {
+            Some(d) if d.parent() != target.parent() => lock_dir(d, check)?,
+            _ => None,
+        },
+    );
+    let before = read_text(&target)?;
+    let containerd = containerd::find();
+
+    let blank = before
+        .as_deref()
+        .map(|t| {
+            t.parse::<toml_edit::DocumentMut>()
+                .map(|d| layout::is_blank(&d))
+                .unwrap_or(false)
+        })
+        .unwrap_or(true);
+    let mut cversion: Option<(u32, u32)> = None;
+    let needs_version = (blank && m.int("config_version").is_none()) || drop_target.is_some();
+    if needs_version {
+        if let Some(bin) = &containerd {
+            cversion = containerd::version(bin).ok();
+        }
+    }
+    opts.new_config_version = match (m.int("config_version"), cversion) {
+        (Some(v), _) => v,
+        (None, Some((major, _))) if major >= 2 => 3,
+        _ => 2,
+    };
+    if opts.state == State::Absent {
+        opts.stale_imports = stale_imports(&target, before.as_deref(), drop_target.as_deref());
+    }
+
+    let mut warnings = owners::warnings(&target, before.as_deref(), drop_target.as_deref());
+    let mut plan = make_plan(
+        &target,
+        before.as_deref(),
+        drop_target.as_deref(),
+        cversion,
+        &opts,
+        &mut warnings,
+    )?;
+    if plan.no_base && opts.state == State::Present {
+        if let Some(bin) = &containerd {
+            if let Ok(defaults) = containerd::default_config(bin) {
+                opts.default_config = Some(defaults);
+                plan = make_plan(
+                    &target,
+                    before.as_deref(),
+                    drop_target.as_deref(),
+                    cversion,
+                    &opts,
+                    &mut Vec::new(),
+                )?;
+            }
+        }
+        if plan.no_base {
+            warnings.push(format!(
+                "no base runtime (the default runtime, runc or crun) in {}: {} gets no SystemdCgroup or other \
+                 options to inherit; on a node whose kubelet uses the systemd cgroup driver, pods may crash-loop",
+                target.display(),
+                opts.name
+            ));
+        }
+    }
+
+    let validate = match m.str("validate").unwrap_or("auto") {
+        "auto" => containerd
+            .clone()
+            .map(Validate::Containerd)
+            .unwrap_or(Validate::None),
+        "none" | "" => Validate::None,
+        cmd => Validate::Command(cmd.to_string()),
+    };
+
+    // Every file this run may touch, in write order: the drop-in first, so the import never loads a
+    // half-configured runtime.
+    let mut files: Vec<(PathBuf, &FileChange)> = Vec::new();
+    if let (Some(d), Some(change)) = (&drop_target, &plan.drop_in) {
+        files.push((d.clone(), change));
+    }
+    files.push((target.clone(), &plan.config));
+    if opts.state == State::Absent {
+        files.reverse();
+    }
+
+    let changed = plan.changed();
+    let mut backups: Vec<String> = Vec::new();
+    let mut validated = false;
+    if changed && !check {
+        // Validate every candidate before anything is replaced.
+        for (file, change) in &files {
+            if let (true, Some(after)) = (change.changed(), &change.after) {
+                if validate != Validate::None {
+                    validate_candidate(&validate, file, after)?;
+                    validated = true;
+                }
+            }
+        }
+        if m.bool("backup") {
+            for (file, change) in &files {
+                if change.changed() && change.before.is_some() {
+                    if let Some(b) = safe_file::backup(file)? {
+                        backups.push(b.display().to_string());
+                    }
+                }
+            }
+        }
+        for (file, change) in &files {
+            if !change.changed() {
+                continue;
+            }
+            match &change.after {
+                Some(text) => {
+                    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("cannot create {}", dir.display()))?;
+                    }
+                    safe_file::write_atomic(file, text.as_bytes(), NewFile { mode: 0o644 })?
+                }
+                None => safe_file::remove(file)?,
+            }
+        }
+    }
+
+    let verb = match (changed, opts.state) {
+        (false, _) => "already in the wanted state",
+        (true, State::Present) => "registered",
+        (true, State::Absent) => "removed",
+    };
+    let where_ = match &plan.drop_in {
+        Some(_) => drop_target.as_deref().unwrap_or(&target),
+        None => &target,
+    };
+    let mut r = Response::new(changed)
+        .msg(format!(
+            "runtime {} {} ({})",
+            opts.name,
+            verb,
+            where_.display()
+        ))
+        .set("restart_required", plan.restart_required())
+        .set("config_version", plan.config_version)
+        .set("runtime", plan.runtime.clone())
+        .set(
+            "default_runtime_name",
+            plan.default_runtime_name
+                .clone()
+                .map(Json::String)
+                .unwrap_or(Json::Null),
+        )
+        .set("drop_in_used", plan.drop_in.is_some())
+        .set("validated", validated)
+        .set("path", target.display().to_string());
+    if let Some(b) = backups.first() {
+        r = r.set("backup_file", b.clone());
+    }
+    if backups.len() > 1 {
+        r = r.set("backup_files", json!(backups));
+    }
+    for (file, change) in &files {
+        if change.changed() {
+            r = r.diff(Diff::file(
+                &file.display().to_string(),
+                change.before.clone().unwrap_or_default(),
+                change.after.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    for w in warnings.into_iter().chain(plan.warnings.clone()) {
+        r = r.warn(w);
+    }
+    Ok(r)
+}
+
+/// Chooses in-place or drop-in mode and plans. Drop-in mode is used only where containerd merges a minimal
+/// drop-in deeply (containerd 2.x; version 3+ configs when no containerd is installed to ask); containerd 1.x
+/// lets an imported CRI table replace the whole CRI section, so there the runtime stays in place.
+fn make_plan(
+    config: &Path,
+    before: Option<&str>,
+    drop_in: Option<&Path>,
+    cversion: Option<(u32, u32)>,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<Plan> {
+    let Some(drop_in) = drop_in else {
+        return plan::plan(before, opts);
+    };
+    let drop_before = read_text(drop_in)?;
+    let doc = plan::parse(before.unwrap_or(""), "the config")?;
+    let version = layout::detect_version(&doc, opts.new_config_version)?;
+    let deep_merge = match cversion {
+        Some((major, _)) => major >= 2,
+        None => version >= 3,
+    };
+    if version >= 2 && deep_merge {
+        return plan::plan_drop_in(before, drop_before.as_deref(), &import_for(drop_in), opts);
+    }
+    warnings.push(if version < 2 {
+        format!(
+            "{} is a version {} config, which cannot import drop-ins: the runtime stays in it",
+            config.display(),
+            version
+        )
+    } else {
+        format!(
+            "containerd {} replaces the whole CRI section with an imported one: a minimal drop-in would drop \
+             every other CRI setting, so the runtime stays in {}",
+            cversion
+                .map(|(a, b)| format!("{}.{}", a, b))
+                .unwrap_or_else(|| "(not installed; version 2 config)".into()),
+            config.display()
+        )
+    });
+    let mut p = plan::plan(before, opts)?;
+    // A drop-in left by an earlier run would still override: take our runtimes out of it.
+    if let Some(text) = drop_before {
+        let mut o = opts.clone();
+        o.state = State::Absent;
+        let cleanup = plan::plan(Some(&text), &o)?;
+        if cleanup.config.changed() {
+            p.drop_in = Some(cleanup.config);
+        }
+    }
+    Ok(p)
+}
+
+/// The `imports` entry for a drop-in: its folder's `*.toml` (what the reference adds), or the file itself
+/// when its name does not end in `.toml`.
+fn import_for(drop_in: &Path) -> String {
+    match (drop_in.parent(), drop_in.extension()) {
+        (Some(dir), Some(ext)) if ext == "toml" => dir.join("*.toml").display().to_string(),
+        _ => drop_in.display().to_string(),
+    }
+}
+
+/// The config's `imports` entries that a drop-in setup added and that now load nothing but our drop-in:
+/// our own import (for `drop_in_path`) and `.../conf.d/*.toml` globs (what the reference adds).
+fn stale_imports(config: &Path, text: Option<&str>, drop_in: Option<&Path>) -> Vec<String> {
+    let Some(doc) = text.and_then(|t| t.parse::<toml_edit::DocumentMut>().ok()) else {
+        return Vec::new();
+    };
+    let Some(list) = doc.get("imports").and_then(|i| i.as_array()) else {
+        return Vec::new();
+    };
+    let ours = drop_in.map(import_for);
+    let base = config.parent().unwrap_or(Path::new("/"));
+    list.iter()
+        .filter_map(|v| v.as_str())
+        .filter(|e| Some(*e) == ours.as_deref() || e.ends_with("conf.d/*.toml"))
+        .filter(|e| !loads_other_files(&base.join(e), drop_in))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether an import pattern matches an existing file other than `drop_in` (a wildcard in a folder name
+/// counts as a match: we do not guess).
+fn loads_other_files(pattern: &Path, drop_in: Option<&Path>) -> bool {
+    let (Some(dir), Some(name)) = (
+        pattern.parent(),
+        pattern.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return true;
+    };
+    if dir.to_string_lossy().contains(['*', '?', '[']) {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let found = entries.flatten().any(|e| {
+        wildcard(name, &e.file_name().to_string_lossy()) && Some(e.path().as_path()) != drop_in
+    });
+    found
+}
+
+/// `*` and `?` matching of a file name (what containerd's `filepath.Glob` does for these two).
+fn wildcard(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// Reads a config as UTF-8 text; `None` when missing. A directory, an unreadable or a non-UTF-8 file fails.
+pub fn read_text(path: &Path) -> Result<Option<String>> {
+    if path.is_dir() {
+        bail!("{} is a directory, not a file", path.display());
+    }
+    match safe_file::read_optional(path)? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not valid UTF-8 (invalid byte at offset {}): containerd cannot read it either",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            )
+        }),
+    }
+}
+
+/// Locks the directory of `file` when it exists (a missing one is created at write time, outside check mode).
+fn lock_dir(file: &Path, check: bool) -> Result<Option<DirLock>> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        if check {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    DirLock::acquire(file, LOCK_WAIT).map(Some)
+}
+
+/// Writes `text` to a temporary file beside `file` (so relative `imports` resolve the same way) and
+/// validates it; the temporary file is removed whatever the outcome.
+fn validate_candidate(how: &Validate, file: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("config");
+    // Not named *.toml: a running containerd's `imports` glob must never pick the candidate up.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name))
+        .suffix(".validate")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.flush()?;
+    containerd::validate(how, tmp.path()).with_context(|| {
+        format!(
+            "the new {} was rejected; nothing was changed",
+            file.display()
+        )
+    })
 }

@@ -1,0 +1,315 @@
+//! Planning: from the text of the config (and of the drop-in) and the options, the exact text each file
+//! must end with. Pure functions: no file system, no processes; the module and the tests call them.
+
+use anyhow::{Context as _, Result};
+use serde_json::Value as Json;
+use toml_edit::{DocumentMut, Item};
+
+use crate::edit::{self, RuntimeSpec};
+use crate::layout::{self, Layout};
+use crate::tomlx;
+
+/// `present` registers the runtimes; `absent` removes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Present,
+    Absent,
+}
+
+/// What to do, already validated and defaulted (the module's parameters, minus paths and validation).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub name: String,
+    pub binary_path: String,
+    pub runtime_type: String,
+    pub set_as_default: bool,
+    pub enable_cdi: bool,
+    pub extra_runtimes: Vec<RuntimeSpec>,
+    pub container_annotations: Vec<String>,
+    /// The version a new (missing, empty or comments-only) config gets.
+    pub new_config_version: i64,
+    pub state: State,
+    /// `containerd config default` of the installed containerd: where the base runtime is copied from when
+    /// the file itself has none (so a new file still inherits containerd's own runc settings).
+    pub default_config: Option<String>,
+    /// `imports` entries to take out on `state: absent`: drop-in globs that load nothing but our drop-in.
+    pub stale_imports: Vec<String>,
+}
+
+impl Options {
+    /// The options with the reference's defaults.
+    pub fn new(name: &str, binary_path: &str) -> Options {
+        Options {
+            name: name.to_string(),
+            binary_path: binary_path.to_string(),
+            runtime_type: "io.containerd.runc.v2".to_string(),
+            set_as_default: false,
+            enable_cdi: false,
+            extra_runtimes: Vec::new(),
+            container_annotations: Vec::new(),
+            new_config_version: 2,
+            state: State::Present,
+            default_config: None,
+            stale_imports: Vec::new(),
+        }
+    }
+
+    /// The main runtime, then the extra ones.
+    pub fn runtimes(&self) -> Vec<RuntimeSpec> {
+        let main = RuntimeSpec {
+            name: self.name.clone(),
+            binary_path: self.binary_path.clone(),
+        };
+        std::iter::once(main)
+            .chain(
+                self.extra_runtimes
+                    .iter()
+                    .filter(|r| r.name != self.name)
+                    .cloned(),
+            )
+            .collect()
+    }
+}
+
+/// One file's text before and after; `None` is a missing (or to be deleted) file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl FileChange {
+    /// The bytes differ (or the file appears or disappears).
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+
+    /// What containerd would load differs: parsed data compared, formatting and comments ignored.
+    pub fn data_changed(&self) -> bool {
+        data_of(self.before.as_deref()) != data_of(self.after.as_deref())
+    }
+}
+
+/// The parsed data of a config text (a missing or unparsable file reads as an empty table).
+pub fn data_of(text: Option<&str>) -> Json {
+    text.and_then(|t| t.parse::<DocumentMut>().ok())
+        .map(|d| tomlx::data(d.as_item()))
+        .unwrap_or_else(|| Json::Object(Default::default()))
+}
+
+/// The outcome of planning.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub config: FileChange,
+    /// The drop-in file, when drop-in mode is used.
+    pub drop_in: Option<FileChange>,
+    pub config_version: i64,
+    /// The main runtime's resulting table as data (`null` when absent).
+    pub runtime: Json,
+    pub default_runtime_name: Option<String>,
+    /// No base runtime was found: the runtime cannot inherit `SystemdCgroup` and the like.
+    pub no_base: bool,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn changed(&self) -> bool {
+        self.config.changed() || self.drop_in.as_ref().is_some_and(FileChange::changed)
+    }
+    pub fn restart_required(&self) -> bool {
+        self.config.data_changed() || self.drop_in.as_ref().is_some_and(FileChange::data_changed)
+    }
+}
+
+/// Parses a config text with a clear error (line and column come from the parser).
+pub fn parse(text: &str, what: &str) -> Result<DocumentMut> {
+    text.parse::<DocumentMut>()
+        .with_context(|| format!("{} is not valid TOML", what))
+}
+
+/// Plans an in-place edit of one config file.
+pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
+    let mut doc = parse(input.unwrap_or(""), "the config")?;
+    let version = layout::detect_version(&doc, opts.new_config_version)?;
+    let layout = Layout::for_version(version);
+    let mut no_base = false;
+    match opts.state {
+        State::Present => {
+            no_base = add_runtimes(&mut doc, None, &layout, opts)?;
+            if opts.set_as_default {
+                edit::set_default(doc.as_item_mut(), &layout, &opts.name)?;
+            } else {
+                edit::clear_default(doc.as_item_mut(), &layout, &opts.name);
+            }
+            if opts.enable_cdi {
+                edit::enable_cdi(doc.as_item_mut(), &layout)?;
+            }
+            if layout::is_blank(&doc) || doc.get("version").is_none() {
+                edit::lift_trailing_comments(&mut doc);
+            }
+            edit::ensure_version(&mut doc, version);
+        }
+        State::Absent => {
+            remove_runtimes(&mut doc, &layout, opts);
+            edit::remove_imports(&mut doc, &opts.stale_imports);
+            // The reference never reverts CDI, and sets it on cleanup too when asked to.
+            if opts.enable_cdi && !layout::is_blank(&doc) {
+                edit::enable_cdi(doc.as_item_mut(), &layout)?;
+            }
+        }
+    }
+    let after = render(input, &doc, opts);
+    let runtime = runtime_data(&doc, &layout, &opts.name);
+    Ok(Plan {
+        default_runtime_name: default_name(&doc, &layout),
+        config: FileChange {
+            before: input.map(str::to_string),
+            after,
+        },
+        drop_in: None,
+        config_version: version,
+        runtime,
+        no_base,
+        warnings: Vec::new(),
+    })
+}
+
+/// Plans drop-in mode: the runtimes go into the drop-in (a minimal file; containerd 2.x merges it deeply into
+/// the config), the config gains `import` in its `imports` and loses any copy of the runtimes it held.
+pub fn plan_drop_in(
+    config: Option<&str>,
+    drop_in: Option<&str>,
+    import: &str,
+    opts: &Options,
+) -> Result<Plan> {
+    let mut main = parse(config.unwrap_or(""), "the config")?;
+    let mut dropin = parse(drop_in.unwrap_or(""), "the drop-in")?;
+    let version = layout::detect_version(&main, opts.new_config_version)?;
+    let layout = Layout::for_version(version);
+    let mut no_base = false;
+    match opts.state {
+        State::Present => {
+            // The base comes from the config as containerd loads it, before our own copies leave it.
+            no_base = add_runtimes(&mut dropin, Some(&main), &layout, opts)?;
+            for rt in opts.runtimes() {
+                edit::remove_runtime(main.as_item_mut(), &layout, &rt.name);
+            }
+            edit::clear_default(main.as_item_mut(), &layout, &opts.name);
+            if opts.set_as_default {
+                edit::set_default(dropin.as_item_mut(), &layout, &opts.name)?;
+            } else {
+                edit::clear_default(dropin.as_item_mut(), &layout, &opts.name);
+            }
+            if opts.enable_cdi {
+                edit::enable_cdi(dropin.as_item_mut(), &layout)?;
+            }
+            edit::ensure_version(&mut dropin, version);
+            if layout::is_blank(&main) {
+                edit::lift_trailing_comments(&mut main);
+            }
+            edit::ensure_import(&mut main, import)?;
+            edit::ensure_version(&mut main, version);
+        }
+        State::Absent => {
+            remove_runtimes(&mut main, &layout, opts);
+            edit::remove_imports(&mut main, &opts.stale_imports);
+            remove_runtimes(&mut dropin, &layout, opts);
+        }
+    }
+    let runtime = match runtime_data(&dropin, &layout, &opts.name) {
+        Json::Null => runtime_data(&main, &layout, &opts.name),
+        r => r,
+    };
+    let default = default_name(&dropin, &layout).or_else(|| default_name(&main, &layout));
+    Ok(Plan {
+        config: FileChange {
+            before: config.map(str::to_string),
+            after: render(config, &main, opts),
+        },
+        drop_in: Some(FileChange {
+            before: drop_in.map(str::to_string),
+            after: render(drop_in, &dropin, opts),
+        }),
+        config_version: version,
+        runtime,
+        default_runtime_name: default,
+        no_base,
+        warnings: Vec::new(),
+    })
+}
+
+/// Adds every runtime to `doc`, copying the base from `base_doc` (or from `doc` itself), then from
+/// containerd's default config. Returns true when no base runtime was found anywhere.
+fn add_runtimes(
+    doc: &mut DocumentMut,
+    base_doc: Option<&DocumentMut>,
+    layout: &Layout,
+    opts: &Options,
+) -> Result<bool> {
+    let runtimes = opts.runtimes();
+    let ours: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
+    let mut base = base_doc
+        .and_then(|d| edit::find_base(d.as_item(), layout, &ours))
+        .or_else(|| edit::find_base(doc.as_item(), layout, &ours));
+    if base.is_none() {
+        base = default_config_base(opts, &ours);
+    }
+    for rt in &runtimes {
+        let desired = edit::desired_runtime(
+            base.as_ref().map(|(_, item)| item),
+            rt,
+            &opts.runtime_type,
+            &opts.container_annotations,
+            layout,
+        )?;
+        edit::put_runtime(doc.as_item_mut(), layout, &rt.name, &desired)?;
+    }
+    Ok(base.is_none())
+}
+
+/// The base runtime from containerd's own default config (which carries its own version's layout).
+fn default_config_base(opts: &Options, ours: &[&str]) -> Option<(String, Item)> {
+    let text = opts.default_config.as_deref()?;
+    let doc = text.parse::<DocumentMut>().ok()?;
+    let version = layout::detect_version(&doc, 2).ok()?;
+    edit::find_base(doc.as_item(), &Layout::for_version(version), ours)
+}
+
+fn remove_runtimes(doc: &mut DocumentMut, layout: &Layout, opts: &Options) {
+    for rt in opts.runtimes() {
+        edit::remove_runtime(doc.as_item_mut(), layout, &rt.name);
+        edit::clear_default(doc.as_item_mut(), layout, &rt.name);
+    }
+}
+
+/// The text to write; `None` deletes the file. On `state: absent` a document left with nothing but
+/// `version` is deleted; an untouched document keeps its exact input bytes.
+fn render(input: Option<&str>, doc: &DocumentMut, opts: &Options) -> Option<String> {
+    if opts.state == State::Absent {
+        let only_bookkeeping = doc.as_table().iter().all(|(k, _)| k == "version");
+        if only_bookkeeping {
+            return None;
+        }
+    }
+    let text = doc.to_string();
+    if input == Some(text.as_str()) {
+        return input.map(str::to_string);
+    }
+    Some(text)
+}
+
+fn runtime_data(doc: &DocumentMut, layout: &Layout, name: &str) -> Json {
+    let mut path = layout.runtimes();
+    path.push(name);
+    tomlx::get(doc.as_item(), &path)
+        .map(tomlx::data)
+        .unwrap_or(Json::Null)
+}
+
+fn default_name(doc: &DocumentMut, layout: &Layout) -> Option<String> {
+    let mut path = layout.containerd();
+    path.push("default_runtime_name");
+    tomlx::get(doc.as_item(), &path)
+        .and_then(Item::as_str)
+        .map(str::to_string)
+}
