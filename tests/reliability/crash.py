@@ -39,7 +39,7 @@ def _put(path, data):
     os.replace(tmp, path)
 
 
-def sigkill(ledger, root, trials=200, size=6 * 1024 * 1024):
+def sigkill(ledger, root, trials=200, size=512 * 1024):
     work = tempfile.mkdtemp(prefix="crash-", dir=root)
     path = os.path.join(work, "config.toml")
     old = configs.large_config(size).encode()
@@ -48,25 +48,29 @@ def sigkill(ledger, root, trials=200, size=6 * 1024 * 1024):
     args_file = harness.write_args(_args(path), args_dir)
     exe = harness.module_path("containerd_runtime")
 
-    # The new content and how long one whole run takes (median of three clean runs).
-    times = []
+    # The new content, how long one whole run takes, and when inside it the write happens (median of three
+    # clean runs watched from outside: the temporary file's appearance, then the swap of the config's inode).
+    runs = []
     new = None
     for _ in range(3):
         _put(path, old)
-        t0 = time.monotonic()
-        p = subprocess.run([exe, args_file], capture_output=True)
-        times.append(time.monotonic() - t0)
-        res = harness.Result(p.returncode, p.stdout, p.stderr, times[-1])
-        if res.failed or harness.no_crash_problem(res):
-            ledger.check("SIGKILL trials", False, "the module cannot edit the %d-byte config: %s" % (len(old), res.summary()))
+        t = _watch(exe, args_file, work, path)
+        if t is None:
+            ledger.check("SIGKILL trials", False, "the module cannot edit the %d-byte config" % len(old))
             return
+        runs.append(t)
         with open(path, "rb") as f:
             new = f.read()
-    run_s = sorted(times)[1]
+    run_s, t_tmp, t_swap = (sorted(r[i] for r in runs)[1] for i in range(3))
     if new == old:
         ledger.check("SIGKILL trials", False, "the clean run did not change the config")
         return
-    ledger.note("SIGKILL: config %d bytes, one run %.1f ms (median of 3)" % (len(old), run_s * 1000))
+    ledger.note("SIGKILL: config %d bytes, one run %.1f ms, temp file at %s ms, swap at %.1f ms (medians of 3)" % (
+        len(old), run_s * 1000, "%.1f" % (t_tmp * 1000) if t_tmp else "(unseen)", t_swap * 1000))
+    # A third of the kills at a random moment of the run; the rest aimed at the write: wait until the temporary
+    # file appears, then kill after a random part of the measured write window (timers alone miss it on a
+    # loaded machine, where run times vary more than the window is long).
+    window = max(t_swap - t_tmp, 0.001) * 1.3 if t_tmp else 0.005
 
     rng = random.Random(4242)
     counts = {"old": 0, "new": 0, "finished": 0, "mid-write": 0}
@@ -74,8 +78,12 @@ def sigkill(ledger, root, trials=200, size=6 * 1024 * 1024):
     for i in range(trials):
         _put(path, old)
         listing = set(os.listdir(work))
-        delay = rng.uniform(0, run_s * 1.1)
+        aimed = i % 3 != 0
+        delay = rng.uniform(0, window) if aimed else rng.uniform(0, run_s * 1.1)
         proc = subprocess.Popen([exe, args_file], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if aimed:
+            while proc.poll() is None and not set(os.listdir(work)) - listing:
+                time.sleep(0.0001)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         rc = proc.wait()
@@ -95,12 +103,12 @@ def sigkill(ledger, root, trials=200, size=6 * 1024 * 1024):
         elif now == new:
             counts["new"] += 1
         else:
-            bad.append("trial %d (kill at %.1f ms): partial content, %d bytes" % (i, delay * 1000, len(now)))
+            bad.append("trial %d (kill %.1f ms after %s): partial content, %d bytes" % (i, delay * 1000, "the temp file" if aimed else "the start", len(now)))
         if (st.st_uid, st.st_gid) != OWNER or (st.st_mode & 0o7777) != MODE:
             bad.append("trial %d: owner/mode now %d:%d %o" % (i, st.st_uid, st.st_gid, st.st_mode & 0o7777))
     leftovers = sorted(n for n in os.listdir(work) if n != "config.toml")
-    ledger.note("SIGKILL: %d trials: %d old, %d new, %d ran to the end, %d killed inside the write; %d leftover files%s" % (
-        trials, counts["old"], counts["new"], counts["finished"], counts["mid-write"], len(leftovers),
+    ledger.note("SIGKILL: %d trials (%d aimed at the write): %d old, %d new, %d ran to the end, %d killed inside the write; %d leftover files%s" % (
+        trials, trials - (trials + 2) // 3, counts["old"], counts["new"], counts["finished"], counts["mid-write"], len(leftovers),
         (" (e.g. %s)" % leftovers[0]) if leftovers else ""))
     ledger.check("SIGKILL: the config is always exactly old or new, owner and mode kept (%d trials)" % trials,
                  not bad, "; ".join(bad[:5]))
@@ -121,6 +129,35 @@ def sigkill(ledger, root, trials=200, size=6 * 1024 * 1024):
     shutil.rmtree(args_dir, ignore_errors=True)
 
 
+def _watch(exe, args_file, folder, path):
+    """Runs the module once while watching the folder; returns (run time, first time a new entry appeared or
+    None, time the config's inode changed), or None when the run failed."""
+    listing = set(os.listdir(folder))
+    ino = os.stat(path).st_ino
+    t_tmp = t_swap = None
+    t0 = time.monotonic()
+    proc = subprocess.Popen([exe, args_file], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while proc.poll() is None:
+        time.sleep(0.0001)
+        now = time.monotonic() - t0
+        try:
+            if t_tmp is None and set(os.listdir(folder)) - listing:
+                t_tmp = now
+            if t_swap is None and os.stat(path).st_ino != ino:
+                t_swap = now
+        except FileNotFoundError:
+            pass
+    run_s = time.monotonic() - t0
+    out, err = proc.communicate()
+    res = harness.Result(proc.returncode, out, err, run_s)
+    if res.failed or harness.no_crash_problem(res):
+        print("   the clean run failed: %s" % res.summary())
+        return None
+    if t_swap is None:
+        t_swap = run_s
+    return run_s, t_tmp or 0.0, t_swap
+
+
 def _mount(*args):
     subprocess.run(["mount"] + list(args), check=True, capture_output=True)
 
@@ -131,13 +168,14 @@ def _umount(point):
 
 def _fill(folder):
     """Fills a file system up with one file (written until ENOSPC)."""
-    with open(os.path.join(folder, "filler"), "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(os.path.join(folder, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def full_disk(ledger, root):

@@ -83,7 +83,9 @@ def run_module(name, args, folder, argv=None, env=None, sandbox_log=None, timeou
     full_env = dict(os.environ)
     full_env.update(env or {})
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, env=full_env, timeout=timeout)
+    # The folder is also the working directory: a module that accepts a relative path writes there, never
+    # into the repository.
+    p = subprocess.run(cmd, capture_output=True, env=full_env, timeout=timeout, cwd=folder)
     return Result(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
 
