@@ -60,6 +60,16 @@ pub fn default_config(bin: &Path) -> Result<String> {
     Ok(out.stdout)
 }
 
+/// `containerd --config FILE config dump`: the config as containerd loads it (imports merged, defaults filled).
+pub fn dump(bin: &Path, config: &Path) -> Result<String> {
+    let file = config.to_string_lossy();
+    let out = process::run(bin, &["--config", &file, "config", "dump"], &[], TIMEOUT)?;
+    if !out.success() {
+        bail!("{} config dump failed: {}", bin.display(), out.complaint());
+    }
+    Ok(out.stdout)
+}
+
 /// Splits a validate command into words: whitespace separates, single and double quotes group, a backslash
 /// escapes the next character. No shell is involved, so no expansion of any kind happens.
 pub fn split_words(command: &str) -> Result<Vec<String>> {

@@ -21,12 +21,12 @@ pub struct RuntimeSpec {
 
 /// The base runtime to copy: the default runtime (unless it is one of ours or an `nvidia*` one), else
 /// `runc`, else `crun`. Returns its name and a copy of its table.
-pub fn find_base(root: &Item, layout: &Layout, ours: &[&str]) -> Option<(String, Item)> {
+pub fn find_base(root: &Item, layout: &Layout, ours: &[String]) -> Option<(String, Item)> {
     let mut default_path = layout.containerd();
     default_path.push("default_runtime_name");
     let default = tomlx::get(root, &default_path)
         .and_then(Item::as_str)
-        .filter(|d| !d.starts_with("nvidia") && !ours.contains(d))
+        .filter(|d| !d.starts_with("nvidia") && !ours.iter().any(|o| o == d))
         .map(str::to_string);
     let candidates = default
         .into_iter()

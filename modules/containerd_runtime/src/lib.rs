@@ -147,6 +147,7 @@ pub fn run(m: &mut Module) -> Result<Response> {
         before.as_deref(),
         drop_target.as_deref(),
         cversion,
+        containerd.as_deref(),
         &opts,
         &mut warnings,
     )?;
@@ -159,6 +160,7 @@ pub fn run(m: &mut Module) -> Result<Response> {
                     before.as_deref(),
                     drop_target.as_deref(),
                     cversion,
+                    containerd.as_deref(),
                     &opts,
                     &mut Vec::new(),
                 )?;
@@ -291,6 +293,7 @@ fn make_plan(
     before: Option<&str>,
     drop_in: Option<&Path>,
     cversion: Option<(u32, u32)>,
+    containerd: Option<&Path>,
     opts: &Options,
     warnings: &mut Vec<String>,
 ) -> Result<Plan> {
@@ -305,7 +308,19 @@ fn make_plan(
         None => version >= 3,
     };
     if version >= 2 && deep_merge {
-        return plan::plan_drop_in(before, drop_before.as_deref(), &import_for(drop_in), opts);
+        let mut o = opts.clone();
+        if let (Some(bin), Some((major, _))) = (containerd, cversion) {
+            if major >= 2 && o.state == State::Present {
+                // The runtime is copied from what containerd loads. The drop-in keeps the config's version:
+                // containerd 2.1 merges a version 3 drop-in into a version 2 config before migrating it,
+                // and every version 2 setting is then lost (seen with `config dump`).
+                o.effective_config = match before {
+                    Some(_) => containerd::dump(bin, config).ok(),
+                    None => containerd::default_config(bin).ok(),
+                };
+            }
+        }
+        return plan::plan_drop_in(before, drop_before.as_deref(), &import_for(drop_in), &o);
     }
     warnings.push(if version < 2 {
         format!(

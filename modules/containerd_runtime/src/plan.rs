@@ -32,6 +32,11 @@ pub struct Options {
     /// `containerd config default` of the installed containerd: where the base runtime is copied from when
     /// the file itself has none (so a new file still inherits containerd's own runc settings).
     pub default_config: Option<String>,
+    /// `containerd config dump` of the config (imports merged): in drop-in mode the base runtime is copied
+    /// from it, so the drop-in's runtime carries every key containerd really gives the base.
+    pub effective_config: Option<String>,
+    /// The version the drop-in is written in (containerd 2.x: 3); default: the config's.
+    pub drop_in_version: Option<i64>,
     /// `imports` entries to take out on `state: absent`: drop-in globs that load nothing but our drop-in.
     pub stale_imports: Vec<String>,
 }
@@ -50,6 +55,8 @@ impl Options {
             new_config_version: 2,
             state: State::Present,
             default_config: None,
+            effective_config: None,
+            drop_in_version: None,
             stale_imports: Vec::new(),
         }
     }
@@ -135,7 +142,7 @@ pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
     let mut no_base = false;
     match opts.state {
         State::Present => {
-            no_base = add_runtimes(&mut doc, None, &layout, opts)?;
+            no_base = add_runtimes(&mut doc, None, &layout, opts, true)?;
             if opts.set_as_default {
                 edit::set_default(doc.as_item_mut(), &layout, &opts.name)?;
             } else {
@@ -186,24 +193,37 @@ pub fn plan_drop_in(
     let mut dropin = parse(drop_in.unwrap_or(""), "the drop-in")?;
     let version = layout::detect_version(&main, opts.new_config_version)?;
     let layout = Layout::for_version(version);
+    let dversion = layout::detect_version(&dropin, opts.drop_in_version.unwrap_or(version))?;
+    let dlayout = Layout::for_version(dversion);
     let mut no_base = false;
     match opts.state {
         State::Present => {
-            // The base comes from the config as containerd loads it, before our own copies leave it.
-            no_base = add_runtimes(&mut dropin, Some(&main), &layout, opts)?;
+            // The base comes from what containerd loads (its dump), else from the config itself.
+            let effective = opts
+                .effective_config
+                .as_deref()
+                .map(|t| parse(t, "containerd's config dump"))
+                .transpose()?;
+            let base_doc = effective.as_ref().unwrap_or(&main);
+            let base_layout = match &effective {
+                Some(e) => Layout::for_version(layout::detect_version(e, dversion)?),
+                None => layout.clone(),
+            };
+            let base = edit::find_base(base_doc.as_item(), &base_layout, &ours(opts));
+            no_base = put_runtimes(&mut dropin, base, &dlayout, opts)?;
             for rt in opts.runtimes() {
                 edit::remove_runtime(main.as_item_mut(), &layout, &rt.name);
             }
             edit::clear_default(main.as_item_mut(), &layout, &opts.name);
             if opts.set_as_default {
-                edit::set_default(dropin.as_item_mut(), &layout, &opts.name)?;
+                edit::set_default(dropin.as_item_mut(), &dlayout, &opts.name)?;
             } else {
-                edit::clear_default(dropin.as_item_mut(), &layout, &opts.name);
+                edit::clear_default(dropin.as_item_mut(), &dlayout, &opts.name);
             }
             if opts.enable_cdi {
-                edit::enable_cdi(dropin.as_item_mut(), &layout)?;
+                edit::enable_cdi(dropin.as_item_mut(), &dlayout)?;
             }
-            edit::ensure_version(&mut dropin, version);
+            edit::ensure_version(&mut dropin, dversion);
             if layout::is_blank(&main) {
                 edit::lift_trailing_comments(&mut main);
             }
@@ -213,14 +233,14 @@ pub fn plan_drop_in(
         State::Absent => {
             remove_runtimes(&mut main, &layout, opts);
             edit::remove_imports(&mut main, &opts.stale_imports);
-            remove_runtimes(&mut dropin, &layout, opts);
+            remove_runtimes(&mut dropin, &dlayout, opts);
         }
     }
-    let runtime = match runtime_data(&dropin, &layout, &opts.name) {
+    let runtime = match runtime_data(&dropin, &dlayout, &opts.name) {
         Json::Null => runtime_data(&main, &layout, &opts.name),
         r => r,
     };
-    let default = default_name(&dropin, &layout).or_else(|| default_name(&main, &layout));
+    let default = default_name(&dropin, &dlayout).or_else(|| default_name(&main, &layout));
     Ok(Plan {
         config: FileChange {
             before: config.map(str::to_string),
@@ -238,23 +258,46 @@ pub fn plan_drop_in(
     })
 }
 
-/// Adds every runtime to `doc`, copying the base from `base_doc` (or from `doc` itself), then from
-/// containerd's default config. Returns true when no base runtime was found anywhere.
+/// The names this run manages (never used as a base).
+fn ours(opts: &Options) -> Vec<String> {
+    opts.runtimes().into_iter().map(|r| r.name).collect()
+}
+
+/// Adds every runtime to `doc`, copying the base from `doc` itself, else from containerd's default config.
+/// A base taken from the default config is written too (`keep_base`): containerd 1.x replaces its built-in
+/// runtimes map with the file's, so a file that gains a `runtimes` table without `runc` would lose `runc`.
+/// Returns true when no base runtime was found anywhere.
 fn add_runtimes(
     doc: &mut DocumentMut,
     base_doc: Option<&DocumentMut>,
     layout: &Layout,
     opts: &Options,
+    keep_base: bool,
 ) -> Result<bool> {
-    let runtimes = opts.runtimes();
-    let ours: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
-    let mut base = base_doc
-        .and_then(|d| edit::find_base(d.as_item(), layout, &ours))
-        .or_else(|| edit::find_base(doc.as_item(), layout, &ours));
-    if base.is_none() {
-        base = default_config_base(opts, &ours);
+    let names = ours(opts);
+    let base = base_doc
+        .and_then(|d| edit::find_base(d.as_item(), layout, &names))
+        .or_else(|| edit::find_base(doc.as_item(), layout, &names));
+    if base.is_some() {
+        return put_runtimes(doc, base, layout, opts);
     }
-    for rt in &runtimes {
+    let fallback = default_config_base(opts, &names);
+    if let (true, Some((name, item))) = (keep_base, &fallback) {
+        let mut copy = item.clone();
+        tomlx::clear_positions(&mut copy);
+        edit::put_runtime(doc.as_item_mut(), layout, name, &copy)?;
+    }
+    put_runtimes(doc, fallback, layout, opts)
+}
+
+/// Writes every runtime as a copy of `base` (or of the fallback table). Returns true when there is no base.
+fn put_runtimes(
+    doc: &mut DocumentMut,
+    base: Option<(String, Item)>,
+    layout: &Layout,
+    opts: &Options,
+) -> Result<bool> {
+    for rt in &opts.runtimes() {
         let desired = edit::desired_runtime(
             base.as_ref().map(|(_, item)| item),
             rt,
@@ -268,7 +311,7 @@ fn add_runtimes(
 }
 
 /// The base runtime from containerd's own default config (which carries its own version's layout).
-fn default_config_base(opts: &Options, ours: &[&str]) -> Option<(String, Item)> {
+fn default_config_base(opts: &Options, ours: &[String]) -> Option<(String, Item)> {
     let text = opts.default_config.as_deref()?;
     let doc = text.parse::<DocumentMut>().ok()?;
     let version = layout::detect_version(&doc, 2).ok()?;
