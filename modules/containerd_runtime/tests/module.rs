@@ -65,12 +65,27 @@ fn adds_runtime_keeping_every_other_byte() {
     assert_eq!(r["restart_required"], true);
     let after = fs::read_to_string(&path).unwrap();
     // The original is the new text minus one inserted block: common prefix + common suffix cover it all.
-    let prefix = COMMENTED.bytes().zip(after.bytes()).take_while(|(a, b)| a == b).count();
-    let suffix = COMMENTED.bytes().rev().zip(after.bytes().rev()).take_while(|(a, b)| a == b).count();
-    assert!(prefix + suffix >= COMMENTED.len(), "edit is not one inserted block:\n{after}");
+    let prefix = COMMENTED
+        .bytes()
+        .zip(after.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = COMMENTED
+        .bytes()
+        .rev()
+        .zip(after.bytes().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(
+        prefix + suffix >= COMMENTED.len(),
+        "edit is not one inserted block:\n{after}"
+    );
     let data = parsed(&after);
     let rt = &data["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["nvidia"];
-    assert_eq!(rt["options"]["BinaryName"], "/usr/bin/nvidia-container-runtime");
+    assert_eq!(
+        rt["options"]["BinaryName"],
+        "/usr/bin/nvidia-container-runtime"
+    );
     assert_eq!(rt["options"]["SystemdCgroup"], true, "inherited from runc");
     assert_eq!(rt["runtime_type"], "io.containerd.runc.v2");
     assert_eq!(r["runtime"], *rt);
@@ -92,9 +107,15 @@ fn second_run_changes_nothing() {
 #[test]
 fn check_mode_predicts_exactly_and_writes_nothing() {
     let (_d, path) = setup(Some(COMMENTED));
-    let r = run(json!({"path": path, "set_as_default": true, "_ansible_check_mode": true, "_ansible_diff": true}));
+    let r = run(
+        json!({"path": path, "set_as_default": true, "_ansible_check_mode": true, "_ansible_diff": true}),
+    );
     assert_eq!(r["changed"], true);
-    assert_eq!(fs::read_to_string(&path).unwrap(), COMMENTED, "check mode wrote");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        COMMENTED,
+        "check mode wrote"
+    );
     let predicted = r["diff"]["after"].as_str().unwrap().to_string();
     let real = run(json!({"path": path, "set_as_default": true}));
     assert_eq!(real["changed"], true);
@@ -116,7 +137,10 @@ fn diff_shows_before_and_after() {
     let r = run(json!({"path": path, "_ansible_diff": true}));
     assert_eq!(r["diff"]["before"], COMMENTED);
     assert_eq!(r["diff"]["after"], fs::read_to_string(&path).unwrap());
-    assert!(r["diff"]["before_header"].as_str().unwrap().contains("config.toml"));
+    assert!(r["diff"]["before_header"]
+        .as_str()
+        .unwrap()
+        .contains("config.toml"));
 }
 
 #[test]
@@ -133,7 +157,9 @@ fn backup_keeps_the_old_bytes() {
 #[test]
 fn validate_command_accepts_and_rejects() {
     let (_d, path) = setup(Some(COMMENTED));
-    let r = run(json!({"path": path, "validate": "grep -q 'BinaryName = \"/usr/bin/nvidia-container-runtime\"' %s"}));
+    let r = run(
+        json!({"path": path, "validate": "grep -q 'BinaryName = \"/usr/bin/nvidia-container-runtime\"' %s"}),
+    );
     assert_eq!(r["changed"], true, "{r}");
     assert_eq!(r["validated"], true);
 
@@ -141,10 +167,15 @@ fn validate_command_accepts_and_rejects() {
     let r = run(json!({"path": path2, "validate": "grep -q NoSuchText %s"}));
     assert_eq!(r["failed"], true);
     let msg = r["msg"].as_str().unwrap();
-    assert!(msg.contains("validation failed") && msg.contains("nothing was changed"), "{msg}");
+    assert!(
+        msg.contains("validation failed") && msg.contains("nothing was changed"),
+        "{msg}"
+    );
     assert_eq!(fs::read_to_string(&path2).unwrap(), COMMENTED);
     // The candidate is gone too.
-    let left: Vec<_> = fs::read_dir(Path::new(&path2).parent().unwrap()).unwrap().collect();
+    let left: Vec<_> = fs::read_dir(Path::new(&path2).parent().unwrap())
+        .unwrap()
+        .collect();
     assert_eq!(left.len(), 1, "temporary files left behind");
 
     let r = run(json!({"path": path2, "validate": "grep -q x"}));
@@ -161,8 +192,13 @@ fn symlink_is_followed_and_kept() {
     std::os::unix::fs::symlink("real.toml", &link).unwrap();
     let r = run(json!({"path": link}));
     assert_eq!(r["changed"], true, "{r}");
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-    assert!(fs::read_to_string(&real).unwrap().contains("nvidia-container-runtime"));
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::read_to_string(&real)
+        .unwrap()
+        .contains("nvidia-container-runtime"));
 }
 
 #[test]
@@ -210,7 +246,10 @@ fn non_utf8_fails() {
 
 #[test]
 fn a_table_where_a_table_path_must_go_fails() {
-    assert_fails_untouched(b"version = 2\nplugins = 3\n", "plugins is a integer, not a table");
+    assert_fails_untouched(
+        b"version = 2\nplugins = 3\n",
+        "plugins is a integer, not a table",
+    );
 }
 
 #[test]
@@ -233,16 +272,24 @@ fn absent_restores_the_default_it_replaced() {
     let r = run(json!({"path": path, "state": "absent"}));
     assert_eq!(r["changed"], true);
     assert_eq!(r["default_runtime_name"], "crun");
-    assert_eq!(fs::read_to_string(&path).unwrap(), text, "absent did not give back the original");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        text,
+        "absent did not give back the original"
+    );
 }
 
 #[test]
 fn absent_on_a_file_we_created_deletes_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    run(json!({"path": path, "extra_runtimes": [{"name": "nvidia-cdi", "binary_path": "/usr/bin/nvidia-container-runtime.cdi"}]}));
+    run(
+        json!({"path": path, "extra_runtimes": [{"name": "nvidia-cdi", "binary_path": "/usr/bin/nvidia-container-runtime.cdi"}]}),
+    );
     assert!(path.exists());
-    let r = run(json!({"path": path, "state": "absent", "extra_runtimes": [{"name": "nvidia-cdi", "binary_path": "/usr/bin/nvidia-container-runtime.cdi"}]}));
+    let r = run(
+        json!({"path": path, "state": "absent", "extra_runtimes": [{"name": "nvidia-cdi", "binary_path": "/usr/bin/nvidia-container-runtime.cdi"}]}),
+    );
     assert_eq!(r["changed"], true);
     assert!(!path.exists());
 }
@@ -267,9 +314,15 @@ fn kubespray_and_operator_files_warn() {
 
 #[test]
 fn restart_required_compares_data_not_bytes() {
-    let c = FileChange { before: Some("a = 1 # one\n".into()), after: Some("a   = 1\n".into()) };
+    let c = FileChange {
+        before: Some("a = 1 # one\n".into()),
+        after: Some("a   = 1\n".into()),
+    };
     assert!(c.changed() && !c.data_changed());
-    let c = FileChange { before: None, after: Some("a = 1\n".into()) };
+    let c = FileChange {
+        before: None,
+        after: Some("a = 1\n".into()),
+    };
     assert!(c.data_changed());
 }
 
@@ -281,7 +334,10 @@ fn plan_api_new_file_and_version_3() {
     assert_eq!(p.config_version, 3);
     let data = parsed(p.config.after.as_deref().unwrap());
     assert_eq!(data["version"], 3);
-    assert!(data["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["nvidia"].is_object());
+    assert!(
+        data["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["nvidia"]
+            .is_object()
+    );
     assert!(p.no_base);
     // Comments-only input keeps its comments, first.
     let p = plan::plan(Some("# only a comment\n"), &o).unwrap();
