@@ -37,7 +37,7 @@ pub fn ensure_table<'a>(item: &'a mut Item, path: &[&str]) -> Result<&'a mut Ite
         cur = t.get_mut(key).expect("just inserted");
         if !cur.is_table_like() {
             bail!(
-                "{} is a {}, not a table",
+                "invalid config: {} must be a table, found {}",
                 path[..=i].join("."),
                 cur.type_name()
             );

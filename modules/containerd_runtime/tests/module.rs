@@ -248,7 +248,7 @@ fn non_utf8_fails() {
 fn a_table_where_a_table_path_must_go_fails() {
     assert_fails_untouched(
         b"version = 2\nplugins = 3\n",
-        "plugins is a integer, not a table",
+        "plugins must be a table, found integer",
     );
 }
 
