@@ -99,7 +99,7 @@ CONTAINERD = [
     Case("cr-empty-name", "containerd_runtime", cr({"name": ""}), r"name", base_setup),
     Case("cr-control-char-name", "containerd_runtime", cr({"name": "nvi\x01dia"}), r"name", base_setup),
     Case("cr-newline-name", "containerd_runtime", cr({"name": "nvidia\n[evil]"}), r"name", base_setup),
-    Case("cr-relative-binary", "containerd_runtime", cr({"binary_path": "nvidia-container-runtime"}), r"absolute", base_setup),
+    Case("cr-relative-binary", "containerd_runtime", cr({"binary_path": "bin/nvidia-container-runtime"}), r"absolute", base_setup),
     Case("cr-dotdot-binary", "containerd_runtime", cr({"binary_path": "../../usr/bin/nvidia-container-runtime"}), r"absolute", base_setup),
     Case("cr-relative-path", "containerd_runtime", cr({"path": "config.toml"}), r"absolute", base_setup),
     Case("cr-dotdot-path", "containerd_runtime", cr({"path": "../etc/containerd/config.toml"}), r"absolute", base_setup),
