@@ -7,8 +7,8 @@ Run through bench/run (it prepares the venv, containerd, the modules); this file
             median, p90, peak RSS; beside a Python AnsibleModule doing the same work (bench/python/)
   playbook  inside ansible-playbook on localhost: per-task time of each module (plain and through the action
             plugin) beside ansible.builtin.stat and the builtin/Python task a role would use
-  ssh       over real SSH to a network namespace, with added latency (tc netem): per-task time and bytes on the
-            wire of the binary module (plain: seven remote steps), through the plugin (one) and pipelined Python
+  ssh       over real SSH (local sshd) with added latency (bench/delay_proxy.py): per-task time and bytes sent
+            of the binary module (plain: seven remote steps), through the plugin (one) and pipelined Python
   podman    the same per-task comparison on a Podman node (containers.podman connection)
 
 Every figure is measured in this run; a section that cannot run says why in the table instead of a number.
@@ -131,7 +131,7 @@ def direct_cases(ctx, tmp):
     with open(config, "w") as f:
         f.write(ctx["containerd_default"])
     args = {"path": config, "name": "nvidia", "binary_path": "/usr/bin/nvidia-container-runtime",
-            "validate": "never" if ctx.get("validate_never") else "auto"}
+            "validate": "none"}
     apply = write_args(tmp, "cr-apply", args)
     out = subprocess.run([os.path.join(LIBRARY, "containerd_runtime"), apply], capture_output=True, text=True)
     first = parse_result(out.stdout)
@@ -213,12 +213,12 @@ def play_file(tmp, name, hosts, task, count, play_vars=None):
     return path
 
 
-def run_playbook(ctx, path, inventory_args, env_extra=None, reps=3):
+def run_playbook(ctx, path, inventory_args, env_extra=None, reps=None):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LIBRARY=ctx["bench_library"], ANSIBLE_ACTION_PLUGINS=ctx["action_plugins"])
     env.update(env_extra or {})
     times, ignored = [], False
-    for _ in range(reps):
+    for _ in range(reps or ctx["reps"]):
         t0 = time.perf_counter()
         out = subprocess.run([ctx["ansible_playbook"], *inventory_args, path], env=env, capture_output=True,
                              text=True, cwd=ROOT)
@@ -276,7 +276,7 @@ def per_task_table(ctx, title, intro, inventory_args, node_paths, count, env_ext
             rows.append([label, f"{total:.2f} s", ms(per), f"{per / stat_per_task:.2f}", goal])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    add_table(title, intro + f" {count} identical tasks per play, median of 3 plays; per task = (play - empty "
+    add_table(title, intro + f" {count} identical tasks per play, median of {ctx['reps']} plays; per task = (play - empty "
               f"play {base:.2f} s) / {count}.", ["task", "play", "per task", "vs stat", "goal"], rows, notes)
 
 
@@ -289,53 +289,60 @@ def section_playbook(ctx):
 
 # ------------------------------------------------------------------------------------------------------- ssh
 def section_ssh(ctx):
-    """SSH to sshd in a network namespace over a veth pair with netem delay; bytes counted on the veth."""
+    """SSH to a local sshd through bench/delay_proxy.py (added latency, bytes counted) as the ProxyCommand."""
     ssh = ctx["ssh"]
     rows = []
     tmp = tempfile.mkdtemp(prefix="gpunode-bench-ssh-")
+    count_file = os.path.join(tmp, "sent")
+    n = ctx["tasks"]
+    cr = {"path": ctx["local_config"], "name": "nvidia", "binary_path": "/usr/bin/nvidia-container-runtime"}
+    variants = [
+        ("ansible.builtin.stat (pipelined Python)", {"ansible.builtin.stat": {"path": ctx["local_config"]}}, {}),
+        ("containerd_runtime plain binary protocol", {"containerd_runtime": cr}, {"gpunode_module_cache": False}),
+        ("containerd_runtime via action plugin (cached)", {"containerd_runtime": cr}, {}),
+        ("Python module: tomlkit edit (pipelined)", {"containerd_runtime_py": cr}, {}),
+    ]
     try:
         for delay in ctx["delays"]:
-            subprocess.run(["tc", "qdisc", "replace", "dev", ssh["host_if"], "root", "netem", "delay",
-                            f"{delay}ms"], check=True)
-            subprocess.run(["ip", "netns", "exec", ssh["netns"], "tc", "qdisc", "replace", "dev", ssh["node_if"],
-                            "root", "netem", "delay", f"{delay}ms"], check=True)
-            inv = ["-i", f"{ssh['addr']},", "-c", "ssh", "-u", "root",
+            proxy = f"{ctx['python']} {ssh['proxy']} {delay} {ssh['host']} {ssh['port']} {count_file}"
+            inv = ["-i", f"{ssh['host']},", "-c", "ssh", "-u", "root",
                    "-e", f"ansible_python_interpreter={ctx['python']}",
                    "-e", f"ansible_ssh_private_key_file={ssh['key']}",
-                   "-e", "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'"]
-            env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(tmp, "cp")}
-            cr = {"path": ctx["local_config"], "name": "nvidia", "binary_path": "/usr/bin/nvidia-container-runtime"}
-            variants = [
-                ("ansible.builtin.stat (pipelined Python)", {"ansible.builtin.stat": {"path": ctx["local_config"]}}, {}),
-                ("containerd_runtime plain binary protocol", {"containerd_runtime": cr}, {"gpunode_module_cache": False}),
-                ("containerd_runtime via action plugin (cached)", {"containerd_runtime": cr}, {}),
-            ]
+                   "-e", f"ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                         f"-o ProxyCommand=\"{proxy}\"'"]
+            # A control path per delay: a master connection made through one proxy is never reused by another.
+            env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(tmp, f"cp{delay}")}
             empty = play_file(tmp, "empty", "all", {"ansible.builtin.meta": "noop"}, 1)
+            run_playbook(ctx, empty, inv, env, 1)
             base = run_playbook(ctx, empty, inv, env)
-            n = ctx["tasks"]
             stat_per = None
             for label, task, pv in variants:
                 run_playbook(ctx, play_file(tmp, "warm", "all", task, 1, pv), inv, env, 1)
-                before = veth_tx(ssh)
+                # The proxy's counter runs for the life of the ssh master connection: take the difference.
+                before = read_count(count_file)
                 total = run_playbook(ctx, play_file(tmp, "v", "all", task, n, pv), inv, env, 1)
-                sent = veth_tx(ssh) - before
+                sent = read_count(count_file) - before
                 per = (total - base) / n
                 stat_per = stat_per or per
-                rows.append([f"{2 * delay} ms", label, f"{total:.2f} s", ms(per), f"{per / stat_per:.2f}",
-                             f"{sent / n / 1024:.1f} KiB",
-                             "task FAILED" if run_playbook.ignored else "ok"])
+                rows.append([f"+{2 * delay} ms", label, f"{total:.2f} s", ms(per), f"{per / stat_per:.2f}",
+                             f"{sent / n / 1024:.1f} KiB", "task FAILED" if run_playbook.ignored else "ok"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     add_table("Over SSH with added latency",
-              "sshd in its own network namespace, reached over a veth pair with `tc netem` delay on both ends "
-              f"(round trip = 2 x delay); OpenSSH ControlPersist as Ansible sets it; {ctx['tasks']} tasks per play, "
-              "one play each (after a warm-up play); bytes = controller-to-node bytes on the veth per task.",
-              ["RTT", "task", "play", "per task", "vs stat", "sent per task", "result"], rows)
+              "OpenSSH to an sshd on 127.0.0.1 through bench/delay_proxy.py, which delays each direction (this "
+              "kernel has no netem qdisc) and counts the bytes sent to the node; Ansible's ControlPersist and "
+              f"pipelining on. {n} tasks per play, one play per row after a warm-up play (which fills the plugin's "
+              "cache); per task = (play - empty play) / tasks. Sent per task = controller-to-node bytes through "
+              "the connection (ssh framing included), averaged over the play.",
+              ["added RTT", "task", "play", "per task", "vs stat", "sent per task", "result"], rows)
 
 
-def veth_tx(ssh):
-    with open(f"/sys/class/net/{ssh['host_if']}/statistics/tx_bytes") as f:
-        return int(f.read())
+def read_count(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except FileNotFoundError:
+        return 0
 
 
 # ---------------------------------------------------------------------------------------------------- podman
