@@ -373,7 +373,11 @@ def write_markdown(ctx, path):
                   "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
         lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
-    lines += [ctx.get("discussion", "")]
+    # The prose around the figures (why a goal is missed, how to read the tables) is read when the file is
+    # written, so it can be edited while a long run is going.
+    discussion = os.path.join(HERE, "discussion.md")
+    if os.path.exists(discussion):
+        lines += [open(discussion).read()]
     with open(path, "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
 
