@@ -183,6 +183,13 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
             o.min_driver_version
         );
     }
+    if o.checks.is_empty() {
+        // Nothing checked must not read as a healthy node.
+        anyhow::bail!(
+            "checks is empty: name at least one of {}",
+            CHECKS.join(", ")
+        );
+    }
     let fail_on = FailOn::parse(m.str("fail_on").unwrap_or("error"));
     let v = validate(&node, &o);
     let summary = report::summary(&v.checks);

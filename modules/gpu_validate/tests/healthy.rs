@@ -171,6 +171,13 @@ fn bad_options_fail_clearly() {
         "{}",
         out
     );
+    let out = node.run(json!({"checks": []}));
+    assert_eq!(out["failed"], true, "{}", out);
+    assert!(
+        out["msg"].as_str().unwrap().starts_with("checks is empty"),
+        "{}",
+        out
+    );
     let out = node.run(json!({"sysroot": "/nonexistent/root"}));
     assert_eq!(out["msg"], "sysroot /nonexistent/root is not a directory");
 }
