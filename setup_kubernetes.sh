@@ -20,7 +20,8 @@ user_input=$root/user_input.yml
 sandbox=false
 suite=bookworm
 extra=()
-say() { printf '\n>>> %s\n' "$*"; }
+started=$(date +%s)
+say() { printf '\n>>> [%3ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -83,7 +84,7 @@ say "Running site.yml on $inventory"
 rc=0
 ansible-playbook -i "$inventory" site.yml -e "user_input_file=$user_input" "${extra[@]}" || rc=$?
 if [ $rc -eq 0 ]; then
-  say "Done: every GPU node passed (see the summary above)"
+  say "Done: no host failed; each node's validation verdict is in the summary above"
 else
   say "FAILED (ansible-playbook exit $rc): see the errors and the summary above"
 fi

@@ -37,9 +37,9 @@ sandbox_up() {
 
   SANDBOX_INVENTORY=$dir/inventory.ini
   cat >"$SANDBOX_INVENTORY" <<INV
-# The sandbox node: a Podman container with systemd and containerd ($suite).
+# The sandbox node: a Podman container with systemd and containerd ($suite); Ansible is root there already.
 [gpu_nodes]
-$SANDBOX_NODE ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3
+$SANDBOX_NODE ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3 ansible_become=false
 INV
   # The user's settings, pointed at the local repository; the checks report the missing GPU without failing.
   SANDBOX_USER_INPUT=$dir/user_input.yml
