@@ -117,18 +117,17 @@ pub fn run(m: &mut Module) -> Result<Response> {
     let before = read_text(&target)?;
     let containerd = containerd::find();
 
-    let blank = before
-        .as_deref()
-        .map(|t| {
-            t.parse::<toml_edit::DocumentMut>()
-                .map(|d| layout::is_blank(&d))
-                .unwrap_or(false)
-        })
-        .unwrap_or(true);
+    // containerd's version matters for a new file's version and for drop-in mode; ask only then.
     let mut cversion: Option<(u32, u32)> = None;
-    let needs_version = (blank && m.int("config_version").is_none()) || drop_target.is_some();
-    if needs_version {
-        if let Some(bin) = &containerd {
+    if let Some(bin) = &containerd {
+        let blank = || {
+            before.as_deref().map_or(true, |t| {
+                t.parse::<toml_edit::DocumentMut>()
+                    .map(|d| layout::is_blank(&d))
+                    .unwrap_or(false)
+            })
+        };
+        if drop_target.is_some() || (m.int("config_version").is_none() && blank()) {
             cversion = containerd::version(bin).ok();
         }
     }

@@ -93,7 +93,8 @@ impl FileChange {
 
     /// What containerd would load differs: parsed data compared, formatting and comments ignored.
     pub fn data_changed(&self) -> bool {
-        data_of(self.before.as_deref()) != data_of(self.after.as_deref())
+        // Equal bytes need no parse (the common, idempotent case).
+        self.changed() && data_of(self.before.as_deref()) != data_of(self.after.as_deref())
     }
 }
 
