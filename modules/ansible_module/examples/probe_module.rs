@@ -14,7 +14,9 @@ fn spec() -> ModuleSpec {
     ModuleSpec::new(vec![
         Opt::path("path").aliases(&["dest"]),
         Opt::str("content").default(""),
-        Opt::str("state").choices(&["present", "absent"]).default("present"),
+        Opt::str("state")
+            .choices(&["present", "absent"])
+            .default("present"),
         Opt::bool("backup"),
         Opt::str("secret").no_log(),
         Opt::str("fact"),
@@ -51,7 +53,8 @@ fn run(m: &mut Module) -> anyhow::Result<Response> {
     if let Some(secret) = m.str("secret") {
         r = r.set("secret_seen", format!("the secret is {}", secret));
     }
-    Ok(r.set("check_mode", m.check_mode()).set("diff_mode", m.diff_mode()))
+    Ok(r.set("check_mode", m.check_mode())
+        .set("diff_mode", m.diff_mode()))
 }
 
 fn write(m: &Module, path: &Path) -> anyhow::Result<Response> {
