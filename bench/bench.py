@@ -33,11 +33,13 @@ MODULES = ["containerd_runtime", "nvidia_toolkit", "gpu_validate"]
 # The issue's goals, checked where the figure is measured.
 SIZE_GOAL_MB = {"containerd_runtime": 1.5, "gpu_validate": 1.5, "nvidia_toolkit": 3.0}
 
-report = []  # (section title, intro, header, rows, notes)
+report = []  # (bench section, table title, intro, header, rows, notes)
+SECTIONS = ["sizes", "direct", "playbook", "ssh", "podman"]
+current = {"section": None}
 
 
 def add_table(title, intro, header, rows, notes=()):
-    report.append((title, intro, header, rows, list(notes)))
+    report.append((current["section"], title, intro, header, rows, list(notes)))
     print(f"\n## {title}\n")
     if rows == [] or title.startswith("Section"):
         print(intro)
@@ -65,9 +67,10 @@ def measure_direct(ctx, argv, runs):
         lines = subprocess.run([ctx["spawn"], str(runs), os.devnull, *argv], check=True, capture_output=True,
                                text=True).stdout.split("\n")
     samples = [tuple(int(x) for x in line.split()) for line in lines if line.strip()]
-    walls = [w / 1e9 for w, _, _ in samples]
-    return {"median": statistics.median(walls), "p90": pct(walls, 0.9), "rss_kib": max(r for _, r, _ in samples),
-            "out": first}
+    walls = [s[0] / 1e9 for s in samples]
+    cpus = [s[3] / 1e9 for s in samples]
+    return {"median": statistics.median(walls), "p90": pct(walls, 0.9), "rss_kib": max(s[1] for s in samples),
+            "cpu": statistics.median(cpus), "out": first}
 
 
 def ms(s):
@@ -180,16 +183,16 @@ def section_direct(ctx):
             if module == "containerd_runtime":
                 ok = state == "ok" and b["median"] < 0.002 and b["rss_kib"] < 5 * 1000 and ratio >= 10
                 goal = f"<2 ms, <5 MB, >=10x: {verdict(ok)}"
-            rows.append([module, ms(b["median"]), ms(b["p90"]), mib(b["rss_kib"]), ms(p["median"]),
-                         ms(p["p90"]), mib(p["rss_kib"]), f"{ratio:.1f}x", f"{p['rss_kib'] / b['rss_kib']:.1f}x",
-                         state, goal])
+            rows.append([module, ms(b["median"]), ms(b["p90"]), ms(b["cpu"]), mib(b["rss_kib"]), ms(p["median"]),
+                         ms(p["p90"]), ms(p["cpu"]), mib(p["rss_kib"]), f"{ratio:.1f}x",
+                         f"{p['rss_kib'] / b['rss_kib']:.1f}x", state, goal])
             notes.append(f"{module}: {what}" + (f"; {note}" if note else ""))
             py_res = parse_result(p["out"])
             if py_res.get("failed"):
                 notes.append(f"{module}: the Python baseline failed: {str(py_res.get('msg'))[:120]}")
         floor = measure_direct(ctx, ["/bin/true"], runs)
-        rows.append(["(/bin/true: the launcher's floor)", ms(floor["median"]), ms(floor["p90"]),
-                     mib(floor["rss_kib"]), "", "", "", "", "", "", ""])
+        rows.append(["(/bin/true: the launcher's floor)", ms(floor["median"]), ms(floor["p90"]), ms(floor["cpu"]),
+                     mib(floor["rss_kib"]), "", "", "", "", "", "", "", ""])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     add_table(f"Direct runs ({runs} runs each, after one warm-up)",
@@ -197,9 +200,11 @@ def section_direct(ctx):
               "AnsibleModule doing the same work run the way Ansible runs it without AnsiballZ packing "
               "(`python3 module.py ARGS_FILE`, ansible-core " + ctx["ansible_version"] + ", tomlkit " +
               ctx["tomlkit_version"] + "). Started by bench/spawn.rs; wall time includes fork+exec; RSS is the "
-              "peak (wait4's ru_maxrss, which includes the launcher's own pages before exec: see the floor row).",
-              ["module", "median", "p90", "peak RSS", "Python median", "Python p90", "Python RSS", "time ratio",
-               "RSS ratio", "result", "goal"], rows, notes)
+              "peak (wait4's ru_maxrss, which includes the launcher's own pages before exec: see the floor row); CPU "
+              "is the median user + system time per run, which a loaded machine does not inflate the way it "
+              "inflates wall time.",
+              ["module", "median", "p90", "CPU", "peak RSS", "Python median", "Python p90", "Python CPU",
+               "Python RSS", "time ratio", "RSS ratio", "result", "goal"], rows, notes)
 
 
 # ------------------------------------------------------------------------------------------------- playbooks
@@ -359,20 +364,42 @@ def section_podman(ctx):
 
 
 # ------------------------------------------------------------------------------------------------------ main
-def write_markdown(ctx, path):
-    lines = ["# Benchmarks", "",
-             f"Measured {ctx['date']} on {ctx['machine']} by `bench/run {' '.join(ctx['argv'])}`. "
-             "Every figure below comes from that one run; rerun `bench/run` to refresh this file. "
-             "Goals (from the project's performance targets) are checked in the tables; where one is missed the "
-             "row says MISSED and docs/action-plugins.md and the notes say why.", ""]
-    if ctx.get("load"):
-        lines += [f"Machine load at the start (1/5/15-minute load average): {ctx['load']}. The machine is shared "
-                  "and noisy: treat ratios as more stable than absolute times.", ""]
-    for title, intro, header, rows, notes in report:
-        lines += [f"## {title}", "", intro, "", "| " + " | ".join(header) + " |",
+def section_block(ctx, name):
+    """One bench section's tables as markdown, between markers so a later partial run replaces only it."""
+    lines = [f"<!-- section:{name} -->",
+             f"*Measured {ctx['date']}, load average {ctx['load']}, {ctx['machine']}.*", ""]
+    for sec, title, intro, header, rows, notes in report:
+        if sec != name:
+            continue
+        lines += [f"### {title}", "", intro, "", "| " + " | ".join(header) + " |",
                   "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
         lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
+    lines.append(f"<!-- /section:{name} -->")
+    return "\n".join(lines)
+
+
+def write_markdown(ctx, path):
+    """Rewrites docs/BENCHMARKS.md: the sections measured now replace their old blocks; the others stay."""
+    old = open(path).read() if os.path.exists(path) else ""
+    blocks = {}
+    for name in SECTIONS:
+        m = re.search(rf"<!-- section:{name} -->.*?<!-- /section:{name} -->", old, re.S)
+        if m:
+            blocks[name] = m.group(0)
+    for name in ctx["argv_sections"]:
+        blocks[name] = section_block(ctx, name)
+    lines = ["# Benchmarks", "",
+             "Produced by `bench/run` (see its header for the options); each section below says when and on "
+             "which machine it was measured, and a partial run (`bench/run SECTION...`) replaces only its own "
+             "sections. Goals are checked in the tables: a missed goal says MISSED, and the notes at the end say "
+             "why. The machine is shared and noisy: ratios between rows of one section are more stable than "
+             "absolute times.", ""]
+    titles = {"sizes": "Sizes", "direct": "Direct runs", "playbook": "Inside ansible-playbook (localhost)",
+              "ssh": "Over SSH with added latency", "podman": "On a Podman node"}
+    for name in SECTIONS:
+        if name in blocks:
+            lines += [f"## {titles[name]}", "", blocks[name], ""]
     # The prose around the figures (why a goal is missed, how to read the tables) is read when the file is
     # written, so it can be edited while a long run is going.
     discussion = os.path.join(HERE, "discussion.md")
@@ -394,17 +421,21 @@ def main():
     ctx["action_plugins"] = os.path.join(ROOT, "plugins/action")
     funcs = {"sizes": section_sizes, "direct": section_direct, "playbook": section_playbook,
              "ssh": section_ssh, "podman": section_podman}
+    ctx["argv_sections"] = []
     failed = False
     for s in a.sections:
+        current["section"] = s
         try:
             funcs[s](ctx)
         except Exception as e:  # one section failing must not lose the others' figures
             failed = True
             add_table(f"Section {s}: not measured", f"The section failed in this run: {e}".replace("\n", " ")[:600],
                       ["section"], [[s]])
-    if ctx.get("markdown"):
-        write_markdown(ctx, ctx["markdown"])
-        print(f"\nwrote {ctx['markdown']}")
+        # Written after every section: an interrupted run keeps what it measured.
+        ctx["argv_sections"].append(s)
+        if ctx.get("markdown"):
+            write_markdown(ctx, ctx["markdown"])
+            print(f"\nwrote {ctx['markdown']} ({s})")
     return 1 if failed else 0
 
 

@@ -1,5 +1,6 @@
 //! `spawn RUNS OUTPUT_FILE PROGRAM ARGS...`: runs a program RUNS times and prints one line per run,
-//! "WALL_NS MAXRSS_KIB EXIT", then keeps the first run's stdout in OUTPUT_FILE.
+//! "WALL_NS MAXRSS_KIB EXIT CPU_NS" (CPU = user + system time of the program and the children it waited for),
+//! then keeps the first run's stdout in OUTPUT_FILE.
 //!
 //! Why a tiny static launcher instead of Python's subprocess: a child's peak RSS (getrusage) includes the memory
 //! of the process it was forked from until exec, so a child of Python reports Python's 14 MiB. From this
@@ -44,6 +45,8 @@ fn main() {
         assert_eq!(r, pid, "wait4 failed");
         std::mem::forget(child); // already reaped by wait4
         let code = if status & 0x7f == 0 { (status >> 8) & 0xff } else { 128 + (status & 0x7f) };
-        println!("{} {} {}", wall, usage[4], code);
+        // ru_utime and ru_stime: (seconds, microseconds) pairs at the start of struct rusage.
+        let cpu = (usage[0] + usage[2]) * 1_000_000_000 + (usage[1] + usage[3]) * 1_000;
+        println!("{} {} {} {}", wall, usage[4], code, cpu);
     }
 }
