@@ -228,6 +228,28 @@ CASES = [
     case("no_log in sub-options", SECRETS, {"creds": [{"login": "a", "pass": "s3cr3t"}], "note": "s3cr3t!"}),
     case("no_log in failure message", SECRETS, {"token": "hunter2", "zzz": "hunter2"}),
     case("no_log secret in type error", SECRETS, {"token": "t0k", "pin": "t0k"}),
+    # Deeper nesting and other shapes.
+    case("unknown two levels down", NESTED, {"server": {"host": "h", "tls": {"verify": True, "deep": 1}}}),
+    case("nested path expands", NESTED, {"server": {"host": "h", "tls": {"ca": "$CONFORMANCE_VAR/ca.pem"}}}),
+    case("nested list choices and elements", NESTED, {"mounts": [{"src": "a", "opts": [1, 2.5, "x"]}]}),
+    case("list of dicts given one dict", NESTED, {"mounts": {"src": "solo"}}),
+    case("raw with elements given a string", {"argument_spec": {"r": {"type": "raw", "elements": "int"}}},
+         {"r": "5"}),
+    case("raw with elements given a number", {"argument_spec": {"r": {"type": "raw", "elements": "int"}}},
+         {"r": 5}),
+    case("required_if with bool value", {
+        "argument_spec": {"force": {"type": "bool"}, "reason": {"type": "str"}},
+        "required_if": [["force", True, ["reason"]]]}, {"force": "yes"}),
+    case("required_if on a converted int", RULES, {"a": "x", "size": "10", "dest": "d"}),
+    case("two mutually exclusive groups", {
+        "argument_spec": {"a": {}, "b": {}, "c": {}, "d": {}},
+        "mutually_exclusive": [["a", "b"], ["c", "d"]]}, {"a": 1, "b": 2, "c": 3, "d": 4}),
+    case("alias of a no_log option is masked", {
+        "argument_spec": {"password": {"no_log": True, "aliases": ["pass"]}, "msg": {}}},
+        {"pass": "xyzzy", "msg": "said xyzzy"}),
+    case("unicode values", BASIC, {"name": "caf\u00e9 \u2603", "tags": "\u00e9,\u00e8"}),
+    case("float strings", BASIC, {"name": "n", "ratio": " 1_000.5 "}),
+    case("float exponent", BASIC, {"name": "n", "ratio": "1e-7", "extra": 1e16}),
     # Spec shapes.
     case("required with default is a spec error", {"argument_spec": {"x": {"required": True, "default": "d"}}}, {}),
 ]

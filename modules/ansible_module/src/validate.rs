@@ -426,15 +426,33 @@ fn convert_option(opt: &Opt, params: &mut Map<String, Value>, ctx: &[String], st
         params.insert(opt.name.to_string(), converted);
         return;
     };
-    let Value::Array(items) = converted else {
-        st.errors.push(format!(
-            "Invalid type {} for option '{}'{}, elements value check is supported only with 'list' type",
-            opt.kind.name(),
-            py_str(&converted),
-            found_in_quoted(ctx, true)
-        ));
-        params.insert(opt.name.to_string(), converted);
-        return;
+    let items = match &converted {
+        Value::Array(items) => items.clone(),
+        other => {
+            st.errors.push(format!(
+                "Invalid type {} for option '{}'{}, elements value check is supported only with 'list' type",
+                opt.kind.name(),
+                py_str(other),
+                found_in_quoted(ctx, true)
+            ));
+            // Python then iterates the value anyway: a string by characters, a dict by keys.
+            match other {
+                Value::String(s) => s.chars().map(|c| Value::String(c.into())).collect(),
+                Value::Object(m) => m.keys().map(|k| Value::String(k.clone())).collect(),
+                scalar => {
+                    st.errors.push(format!(
+                        "argument '{}' is of type {}{} and we were unable to convert to {}: '{}' object is not iterable",
+                        opt.name,
+                        py_type_name(&value),
+                        found_in_quoted(ctx, true),
+                        opt.kind.name(),
+                        py_type_name(scalar)
+                    ));
+                    params.insert(opt.name.to_string(), converted);
+                    return;
+                }
+            }
+        }
     };
     // Elements that fail are left out of the list (and reported).
     let mut good = Vec::with_capacity(items.len());
