@@ -172,6 +172,21 @@ def drop_in(module, suite, bindir, containerd, text, work):
     report(not rest, f"{label}: after removal the dump equals the original", "; ".join(rest[:6]))
 
 
+def validate_rejects(module, suite, bindir, work):
+    """validate: auto is containerd's own judgement: a config containerd refuses is never written."""
+    label = f"{suite}/validate"
+    cfg = os.path.join(work, "reject", "config.toml")
+    os.makedirs(os.path.dirname(cfg))
+    text = 'version = 2\noom_score = "high"   # containerd wants an integer here\n'
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = run_module(module, bindir, {"path": cfg})
+    ok = r.get("failed") is True and "validation failed" in r.get("msg", "")
+    report(ok, f"{label}: a config containerd refuses fails the run", json.dumps(r)[:300])
+    report(open(cfg).read() == text and os.listdir(os.path.dirname(cfg)) == ["config.toml"],
+           f"{label}: the file is byte-identical and no candidate is left")
+
+
 def main():
     module = os.path.abspath(sys.argv[1])
     for arg in sys.argv[2:]:
@@ -191,6 +206,7 @@ def main():
                     in_place(module, suite, bindir, containerd, start, text, work)
                 except Exception as e:  # a crash in one case is a failure, not the end of the run
                     report(False, f"{suite}/{start}", str(e))
+            validate_rejects(module, suite, bindir, work)
             try:
                 drop_in(module, suite, bindir, containerd,
                         open(os.path.join(HERE, "configs", "commented-v2.toml")).read(), work)

@@ -282,7 +282,15 @@ fn add_runtimes(
     if base.is_some() {
         return put_runtimes(doc, base, layout, opts);
     }
-    let fallback = default_config_base(opts, &names);
+    // containerd's default config has the version 2/3 layout; a version 1 file keeps the reference's fallback.
+    let mut fallback = if layout.version >= 2 {
+        default_config_base(opts, &names)
+    } else {
+        None
+    };
+    if let Some((_, item)) = fallback.as_mut() {
+        tomlx::reset_indentation(item);
+    }
     if let (true, Some((name, item))) = (keep_base, &fallback) {
         let mut copy = item.clone();
         tomlx::clear_positions(&mut copy);

@@ -96,6 +96,19 @@ pub fn clear_positions(item: &mut Item) {
     }
 }
 
+/// Drops the indentation and comments a table brought from another document (headers and keys start at
+/// column 0, as in a new file).
+pub fn reset_indentation(item: &mut Item) {
+    if let Item::Table(t) = item {
+        t.decor_mut().set_prefix("\n");
+        t.decor_mut().set_suffix("");
+        for (mut key, child) in t.iter_mut() {
+            key.leaf_decor_mut().set_prefix("");
+            reset_indentation(child);
+        }
+    }
+}
+
 /// The indentation (spaces and tabs after the last newline) of a decor prefix.
 pub fn indentation(prefix: Option<&str>) -> String {
     let p = prefix.unwrap_or("");
