@@ -7,8 +7,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::{json, Map, Value};
+
+/// Tests run on threads: a file this process has open for writing leaks, for an instant, into a child
+/// another thread forks, and a program exec'd from that file meanwhile fails with "Text file busy". Writing
+/// takes this lock exclusively; anything that starts programs takes it shared.
+static FILES: RwLock<()> = RwLock::new(());
+fn writing() -> RwLockWriteGuard<'static, ()> {
+    FILES.write().unwrap_or_else(|e| e.into_inner())
+}
+fn spawning() -> RwLockReadGuard<'static, ()> {
+    FILES.read().unwrap_or_else(|e| e.into_inner())
+}
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gpu-node")
@@ -38,6 +50,7 @@ impl FakeNode {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir(&root).unwrap();
+        let guard = spawning();
         let st = Command::new("tar")
             .arg("-xzf")
             .arg(recording().join("sysroot.tar.gz"))
@@ -50,7 +63,14 @@ impl FakeNode {
         node.make_device_nodes();
         let bin = node.path("/usr/local/nvidia/bin");
         std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy(fixtures().join("replay-nvidia-smi"), bin.join("nvidia-smi")).unwrap();
+        // cp (a child process) writes the program: this process never holds it open for writing.
+        let st = Command::new("cp")
+            .arg(fixtures().join("replay-nvidia-smi"))
+            .arg(bin.join("nvidia-smi"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        drop(guard);
         std::fs::copy(
             recording().join("commands.txt"),
             bin.join("nvidia-smi.recording"),
@@ -64,6 +84,7 @@ impl FakeNode {
     /// it is installed in the node so the module judges the config with `containerd config dump`.
     pub fn configured() -> FakeNode {
         let node = FakeNode::recorded();
+        let _guard = spawning();
         let st = Command::new("cp")
             .arg("-a")
             .arg(fixtures().join("configured/."))
@@ -73,7 +94,7 @@ impl FakeNode {
         assert!(st.success());
         std::fs::remove_file(node.path("/README.md")).unwrap();
         if let Some(c) = real_containerd() {
-            std::fs::copy(c, node.path("/usr/bin/containerd")).unwrap();
+            std::os::unix::fs::symlink(c, node.path("/usr/bin/containerd")).unwrap();
         }
         node.start_containerd_socket();
         node
@@ -127,6 +148,7 @@ impl FakeNode {
         self.root.join(p.trim_start_matches('/'))
     }
     pub fn write(&self, p: &str, text: &str) {
+        let _guard = writing();
         let path = self.path(p);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
@@ -156,6 +178,7 @@ impl FakeNode {
         if let Value::Object(extra) = args {
             m.extend(extra);
         }
+        let _guard = spawning();
         ansible_module::execute_args("gpu_validate", &gpu_validate::spec(), m, gpu_validate::run)
     }
 }
