@@ -93,6 +93,7 @@ pub fn converge(
     }
 
     let mut apt_called = false;
+    let mut lock_wait = std::time::Duration::ZERO;
     let mut resolved: Option<String> = match &plan.target {
         Target::Version(v) => Some(v.clone()),
         _ => None,
@@ -121,7 +122,7 @@ pub fn converge(
                 return Ok(());
             }
             apt_called = true;
-            b.wait_for_lock(p.lock_timeout)?;
+            lock_wait = b.wait_for_lock(p.lock_timeout)?;
             if plan.target != Target::Keep {
                 b.refresh(p)?;
                 if plan.target == Target::Newest {
@@ -194,6 +195,7 @@ pub fn converge(
         .set("changes", json!(changes))
         .set("driver_version", json!(driver))
         .set("apt_called", apt_called)
+        .set("lock_wait_ms", lock_wait.as_millis() as u64)
         .set("elapsed_ms", started.elapsed().as_millis() as u64);
     if changed {
         for d in diffs {
