@@ -469,4 +469,24 @@ nvidia-container-toolkit:
         )
         .is_empty());
     }
+
+    #[test]
+    fn upper_case_proxies_are_passed_on_lower_case_ones_left_to_apt() {
+        // The only test that touches these variables (the environment is shared by the test threads).
+        std::env::remove_var("http_proxy");
+        std::env::set_var("HTTP_PROXY", "http://proxy.invalid:3128");
+        std::env::set_var("https_proxy", "http://proxy.invalid:3129");
+        std::env::set_var("HTTPS_PROXY", "http://ignored.invalid:1");
+        assert_eq!(
+            proxy_options(),
+            vec![
+                "-o".to_string(),
+                "Acquire::http::Proxy=http://proxy.invalid:3128".to_string()
+            ]
+        );
+        for v in ["HTTP_PROXY", "https_proxy", "HTTPS_PROXY"] {
+            std::env::remove_var(v);
+        }
+        assert!(proxy_options().is_empty());
+    }
 }
