@@ -74,6 +74,7 @@ impl Module {
             warnings: outcome.warnings,
             no_log_values: outcome.no_log_values,
         };
+        remember_secrets(&module.no_log_values);
         (module, error)
     }
 
@@ -129,6 +130,7 @@ impl Module {
     pub fn add_no_log_value(&mut self, value: impl Into<String>) {
         let v = value.into();
         if !v.is_empty() {
+            remember_secrets(&BTreeSet::from([v.clone()]));
             self.no_log_values.insert(v);
         }
     }
@@ -148,7 +150,16 @@ impl Module {
     }
 }
 
-/// Installs a panic hook that still answers Ansible with one JSON failure, then exits 1.
+/// The secrets known so far, for the panic hook: a panic message may quote a parameter.
+static PANIC_SECRETS: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn remember_secrets(values: &BTreeSet<String>) {
+    if let Ok(mut known) = PANIC_SECRETS.lock() {
+        known.extend(values.iter().cloned());
+    }
+}
+
+/// Installs a panic hook that still answers Ansible with one JSON failure (secrets masked), then exits 1.
 pub fn install_panic_hook(module_name: &'static str) {
     std::panic::set_hook(Box::new(move |info| {
         let what = info
@@ -162,7 +173,12 @@ pub fn install_panic_hook(module_name: &'static str) {
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
         let msg = format!("{} module crashed: {}{}", module_name, what, place);
-        response::print(&serde_json::json!({ "failed": true, "changed": false, "msg": msg }));
+        let mut out = serde_json::json!({ "failed": true, "msg": msg });
+        // try_lock: the panic may have happened while the lock was held.
+        if let Ok(secrets) = PANIC_SECRETS.try_lock() {
+            response::mask(&mut out, &secrets);
+        }
+        response::print(&out);
         std::process::exit(1);
     }));
 }

@@ -20,7 +20,7 @@ fn main() {
     match std::env::var(ROLE).as_deref() {
         Ok("panic") => ansible_module::main(
             "panicky",
-            ModuleSpec::new(vec![Opt::str("what")]),
+            ModuleSpec::new(vec![Opt::str("what"), Opt::str("token").no_log()]),
             run_panics,
         ),
         Ok("write") => child_write(),
@@ -47,7 +47,8 @@ fn main() {
 
 fn run_panics(m: &mut Module) -> anyhow::Result<Response> {
     let what = m.str("what").unwrap_or("nothing").to_string();
-    panic!("deliberate panic about {}", what);
+    let token = m.str("token").unwrap_or("").to_string();
+    panic!("deliberate panic about {} ({})", what, token);
 }
 
 /// Child role: one atomic write of 64 KiB to $PATH_TO_WRITE; prints the outcome, exits 0 either way.
@@ -76,7 +77,7 @@ fn panic_gives_json_failure() {
     let args = dir.path().join("args");
     fs::write(
         &args,
-        br#"{"what": "the args", "_ansible_check_mode": false}"#,
+        br#"{"what": "the args", "token": "s3cr3t", "_ansible_check_mode": false}"#,
     )
     .unwrap();
     let out = me().env(ROLE, "panic").arg(&args).output().unwrap();
@@ -95,7 +96,7 @@ fn panic_gives_json_failure() {
     assert_eq!(v["failed"], serde_json::Value::Bool(true));
     let msg = v["msg"].as_str().unwrap();
     assert!(
-        msg.starts_with("panicky module crashed: deliberate panic about the args at "),
+        msg.starts_with("panicky module crashed: deliberate panic about the args (********) at "),
         "{msg}"
     );
     assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
