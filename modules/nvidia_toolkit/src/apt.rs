@@ -169,9 +169,11 @@ pub fn apt_problems(stdout: &str, stderr: &str) -> Vec<String> {
         .chain(stderr.lines())
         .map(str::trim)
         .filter(|l| {
+            // apt 3 (trixie on) writes "Error:"/"Warning:" where older apt writes "E:"/"W:".
             l.starts_with("E:")
+                || l.starts_with("Error:")
                 || l.starts_with("Err:")
-                || (l.starts_with("W:")
+                || ((l.starts_with("W:") || l.starts_with("Warning:"))
                     && (l.contains("GPG error")
                         || l.contains("Failed to fetch")
                         || l.contains("signature")
