@@ -133,7 +133,7 @@ class CachedBinaryAction(ActionBase):
         return result
 
     def _cache_wanted(self, task_vars):
-        if not boolean(task_vars.get("gpunode_module_cache", True), strict=False):
+        if not boolean(self._var(task_vars, "gpunode_module_cache", True), strict=False):
             return False
         # Arguments on stdin need what pipelining needs: a connection that takes stdin, a become method that
         # passes it, no keep_remote_files. Pipelining is off by default only for sudo's requiretty, so without
@@ -142,6 +142,13 @@ class CachedBinaryAction(ActionBase):
             return True
         conn = self._connection
         return bool(conn.has_pipelining and not conn.become and not C.DEFAULT_KEEP_REMOTE_FILES)
+
+    def _var(self, task_vars, name, default):
+        """A variable's value, templated when it is a template (e.g. set from another variable)."""
+        value = task_vars.get(name, default)
+        if isinstance(value, str) and "{{" in value:
+            value = self._templar.template(value)
+        return value
 
     def _run_cached(self, task_vars):
         """One module run through the cache; None when the plain protocol must run instead."""
@@ -153,7 +160,7 @@ class CachedBinaryAction(ActionBase):
             return None
         name = os.path.basename(module_path)
         digest = sha256_file(module_path)
-        cache_dir = to_text(task_vars.get("gpunode_module_cache_dir") or DEFAULT_CACHE_DIR)
+        cache_dir = to_text(self._var(task_vars, "gpunode_module_cache_dir", None) or DEFAULT_CACHE_DIR)
         env = self._compute_environment_string()
         env = env + " " if env else ""
         if get_module_encoder is not None:
