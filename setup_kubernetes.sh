@@ -3,11 +3,13 @@
 # pinned Ansible venv when missing, runs site.yml, and ends with one line per GPU node.
 #
 # usage: ./setup_kubernetes.sh [--inventory FILE] [--user-input FILE] [--check] [--diff] [--limit PATTERN]
-#                              [--tags TAGS] [--sandbox [--suite SUITE]] [-v...]
+#                              [--tags TAGS] [--cleanup] [--sandbox [--suite SUITE]] [-v...]
 #   --inventory FILE    the hosts (default: inventory/hosts.ini); GPU nodes in the group nvidia_runtime.node_group
 #   --user-input FILE   the settings (default: ./user_input.yml)
 #   --check, --diff     predict the changes without making them / show the file changes
 #   --limit, --tags     passed to ansible-playbook (tags: nodes, cluster)
+#   --cleanup           reverse it instead (playbooks/cleanup.yml): runtime removed from containerd with the
+#                       previous default runtime restored, toolkit packages, apt list and keyring removed
 #   --sandbox           run the node flow against a local Podman node (systemd, containerd) and a local signed
 #                       apt repository standing in for NVIDIA's: the main job on one machine, no cluster needed
 # Environment: GPUNODE_VENV (default .venv) is where the pinned Ansible venv lives.
@@ -18,6 +20,7 @@ cd "$root"
 inventory=inventory/hosts.ini
 user_input=$root/user_input.yml
 sandbox=false
+playbook=site.yml
 suite=bookworm
 extra=()
 started=$(date +%s)
@@ -33,9 +36,10 @@ while [ $# -gt 0 ]; do
     --limit | -l) extra+=(--limit "${2:?}"); shift ;;
     --tags | -t) extra+=(--tags "${2:?}"); shift ;;
     --sandbox) sandbox=true ;;
+    --cleanup) playbook=playbooks/cleanup.yml ;;
     --suite) suite=${2:?}; shift ;;
     -v*) extra+=("$1") ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift
@@ -75,14 +79,14 @@ if $sandbox; then
   sandbox_up "$suite"
   inventory=$SANDBOX_INVENTORY
   user_input=$SANDBOX_USER_INPUT
-  extra+=(--tags "nodes")
+  [ "$playbook" = site.yml ] && extra+=(--tags "nodes")
   echo "   the node stays up for a second run; remove it with: podman rm -f $SANDBOX_NODE" 
 fi
 [ -f "$inventory" ] || die "no inventory at $inventory (--inventory FILE; see inventory/example.ini)"
 
-say "Running site.yml on $inventory"
+say "Running $playbook on $inventory"
 rc=0
-ansible-playbook -i "$inventory" site.yml -e "user_input_file=$user_input" "${extra[@]}" || rc=$?
+ansible-playbook -i "$inventory" "$playbook" -e "user_input_file=$user_input" "${extra[@]}" || rc=$?
 if [ $rc -eq 0 ]; then
   say "Done: no host failed; each node's validation verdict is in the summary above"
 else
