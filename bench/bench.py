@@ -360,14 +360,16 @@ def section_podman(ctx):
                    "modules are not pipelined either.",
                    inv, {"config": "/etc/containerd/config.toml", "sysroot": "/opt/h200"}, ctx["tasks"],
                    env_extra={"ANSIBLE_COLLECTIONS_PATH": ctx["collections_path"]},
-                   notes=["gpu_validate rows read the recorded H200 sysroot copied into the node at /opt/h200"])
+                   notes=["gpu_validate rows read the recorded H200 sysroot copied into the node at /opt/h200",
+                          "the podman connection cannot pass standard input, so the 'via action plugin' rows ran "
+                          "the plain protocol too (the plugin's fallback): the two rows differ by noise only"])
 
 
 # ------------------------------------------------------------------------------------------------------ main
 def section_block(ctx, name):
     """One bench section's tables as markdown, between markers so a later partial run replaces only it."""
     lines = [f"<!-- section:{name} -->",
-             f"*Measured {ctx['date']}, load average {ctx['load']}, {ctx['machine']}.*", ""]
+             f"*Section started {ctx['date']}, load average {ctx['load']}, {ctx['machine']}.*", ""]
     for sec, title, intro, header, rows, notes in report:
         if sec != name:
             continue
@@ -425,6 +427,8 @@ def main():
     failed = False
     for s in a.sections:
         current["section"] = s
+        ctx["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        ctx["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
         try:
             funcs[s](ctx)
         except Exception as e:  # one section failing must not lose the others' figures
