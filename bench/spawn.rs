@@ -44,7 +44,11 @@ fn main() {
         let wall = start.elapsed().as_nanos();
         assert_eq!(r, pid, "wait4 failed");
         std::mem::forget(child); // already reaped by wait4
-        let code = if status & 0x7f == 0 { (status >> 8) & 0xff } else { 128 + (status & 0x7f) };
+        let code = if status & 0x7f == 0 {
+            (status >> 8) & 0xff
+        } else {
+            128 + (status & 0x7f)
+        };
         // ru_utime and ru_stime: (seconds, microseconds) pairs at the start of struct rusage.
         let cpu = (usage[0] + usage[2]) * 1_000_000_000 + (usage[1] + usage[3]) * 1_000;
         println!("{} {} {} {}", wall, usage[4], code, cpu);

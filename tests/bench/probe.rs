@@ -28,7 +28,11 @@ fn main() {
         // The args file is one JSON object: pass it through untouched, so the test sees exactly what arrived.
         Ok(text) => {
             let failed = text.contains("\"fail\": true");
-            let msg = if failed { "probe asked to fail" } else { "probe ran" };
+            let msg = if failed {
+                "probe asked to fail"
+            } else {
+                "probe ran"
+            };
             (
                 i32::from(failed),
                 format!(
