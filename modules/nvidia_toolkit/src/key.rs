@@ -46,6 +46,13 @@ pub fn normalize_fingerprint(text: &str) -> Result<String> {
     Ok(compact)
 }
 
+/// Whether any certificate that parses from `bytes` carries secret key material (unparsable input: no).
+pub fn has_secret_parts(bytes: &[u8]) -> bool {
+    CertParser::from_bytes(bytes)
+        .map(|certs| certs.flatten().any(|c| c.is_tsk()))
+        .unwrap_or(false)
+}
+
 /// Checks `bytes` (armored or binary) against `want_fingerprint` (already normalised); `source` names the
 /// input in messages. `now` is the time the checks use.
 pub fn verify(

@@ -14,6 +14,7 @@ pub mod files;
 pub mod key;
 pub mod params;
 pub mod plan;
+pub mod secrets;
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -37,6 +38,7 @@ pub fn spec() -> ModuleSpec {
 /// Runs the module on this node with the apt backend (the only one so far: a dnf backend would be picked
 /// here, by which package manager the node has).
 pub fn run(m: &mut Module) -> Result<Response> {
+    secrets::register(m);
     let p = Params::from_module(m)?;
     let apt = apt::Apt::system();
     converge(m, &p, &apt, Path::new(DRIVER_VERSION_FILE))

@@ -160,8 +160,8 @@ impl Params {
             fingerprint: key::normalize_fingerprint(
                 m.str("fingerprint").unwrap_or(NVIDIA_FINGERPRINT),
             )?,
-            keyring_path: m.str("keyring_path").map(PathBuf::from),
-            list_path: m.str("list_path").map(PathBuf::from),
+            keyring_path: checked_path(m, "keyring_path")?,
+            list_path: checked_path(m, "list_path")?,
             remove_conflicts: m.str("conflicts") != Some("fail"),
             hold: m.get("hold").and_then(serde_json::Value::as_bool),
             lock_timeout: Duration::from_secs(timeout as u64),
@@ -173,6 +173,42 @@ impl Params {
             },
         })
     }
+}
+
+/// A file path option, refused unless absolute and free of `..` and NUL: the module runs as root from
+/// whatever directory Ansible left it in, and apt is handed these paths too.
+fn checked_path(m: &Module, option: &str) -> Result<Option<PathBuf>> {
+    let Some(text) = m.str(option) else {
+        return Ok(None);
+    };
+    check_absolute(option, text)?;
+    Ok(Some(PathBuf::from(text)))
+}
+
+/// Refuses a path that is relative, has a `..` component or a NUL byte, naming the option.
+pub fn check_absolute(option: &str, text: &str) -> Result<()> {
+    let path = std::path::Path::new(text);
+    if text.contains('\0') {
+        bail!(
+            "{} must be an absolute path without NUL bytes, got {:?}",
+            option,
+            text
+        );
+    }
+    if !path.is_absolute() {
+        bail!("{} must be an absolute path, got '{}'", option, text);
+    }
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        bail!(
+            "{} must be an absolute path without '..' components, got '{}'",
+            option,
+            text
+        );
+    }
+    Ok(())
 }
 
 /// Debian's package name rule: lower case letters, digits, `+ - .`, at least two characters.
@@ -204,5 +240,23 @@ mod tests {
         assert!(is_package_version("1:2.0~rc1-0ubuntu1"));
         assert!(!is_package_version("1.0 -o x"));
         assert!(!is_package_version("latest"));
+    }
+
+    #[test]
+    fn paths_must_be_absolute_without_dotdot() {
+        assert!(check_absolute("list_path", "/etc/apt/sources.list.d/nvidia.list").is_ok());
+        for bad in [
+            "keyring.gpg",
+            "../nvidia.list",
+            "/etc/apt/../../tmp/x",
+            "",
+            "/etc/a\0b",
+        ] {
+            let err = check_absolute("list_path", bad).unwrap_err().to_string();
+            assert!(
+                err.contains("list_path") && err.contains("absolute"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

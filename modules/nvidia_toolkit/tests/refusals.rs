@@ -185,3 +185,80 @@ fn check_mode_predicts_the_files_and_writes_nothing() {
     );
     assert_eq!(listing(node.dir.path()), before);
 }
+
+#[test]
+fn an_inline_secret_key_is_refused_and_its_text_is_masked() {
+    let node = Node::new();
+    let c = cert();
+    let armored = String::from_utf8(c.as_tsk().armored().to_vec().unwrap()).unwrap();
+    let before = listing(node.dir.path());
+    let out = run(node.args(&armored, &c.fingerprint().to_hex()));
+    assert_eq!(out["failed"], json!(true), "{out}");
+    assert!(
+        out["msg"].as_str().unwrap().contains("secret key material"),
+        "{out}"
+    );
+    let text = out.to_string();
+    for line in armored.lines().filter(|l| l.len() > 40) {
+        assert!(
+            !text.contains(line),
+            "secret key line in the answer: {text}"
+        );
+    }
+    assert_eq!(
+        out["invocation"]["module_args"]["key"],
+        json!("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
+    );
+    assert_eq!(listing(node.dir.path()), before);
+}
+
+#[test]
+fn an_inline_secret_key_is_masked_even_when_the_fingerprint_is_wrong() {
+    let node = Node::new();
+    let c = cert();
+    let armored = String::from_utf8(c.as_tsk().armored().to_vec().unwrap()).unwrap();
+    let out = run(node.args(&armored, "C95B321B61E88C1809C4F759DDCAE044F796ECB0"));
+    assert_eq!(out["failed"], json!(true), "{out}");
+    let text = out.to_string();
+    for line in armored.lines().filter(|l| l.len() > 40) {
+        assert!(
+            !text.contains(line),
+            "secret key line in the answer: {text}"
+        );
+    }
+}
+
+#[test]
+fn an_inline_public_key_stays_visible_in_the_invocation() {
+    let node = Node::new();
+    let c = cert();
+    let armored = String::from_utf8(c.armored().to_vec().unwrap()).unwrap();
+    let out = run(node.args(&armored, "C95B321B61E88C1809C4F759DDCAE044F796ECB0"));
+    assert_eq!(out["failed"], json!(true), "{out}");
+    assert_eq!(out["invocation"]["module_args"]["key"], json!(armored));
+}
+
+#[test]
+fn relative_and_dotdot_paths_are_refused_before_anything_is_touched() {
+    let c = cert();
+    let armored = String::from_utf8(c.armored().to_vec().unwrap()).unwrap();
+    for (option, value) in [
+        ("keyring_path", "keyring.gpg"),
+        ("list_path", "../nvidia.list"),
+        ("list_path", "sources.list.d/nvidia.list"),
+        ("keyring_path", "/usr/share/keyrings/../../../tmp/k.gpg"),
+    ] {
+        let node = Node::new();
+        let before = listing(node.dir.path());
+        let mut args = node.args(&armored, &c.fingerprint().to_hex());
+        args[option] = json!(value);
+        let out = run(args);
+        assert_eq!(out["failed"], json!(true), "{option}={value}: {out}");
+        let msg = out["msg"].as_str().unwrap();
+        assert!(
+            msg.contains(option) && msg.contains("absolute") && msg.contains(value),
+            "{option}={value}: {msg}"
+        );
+        assert_eq!(listing(node.dir.path()), before, "{option}={value}");
+    }
+}
