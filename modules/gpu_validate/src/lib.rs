@@ -7,6 +7,7 @@ pub mod containerd;
 pub mod device_nodes;
 pub mod driver;
 pub mod node;
+pub mod params;
 pub mod pci;
 pub mod report;
 pub mod smi;
@@ -158,10 +159,7 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
         anyhow::bail!("timeout must be at least 1 second, got {}", timeout);
     }
     let sysroot = m.str("sysroot").unwrap_or("/");
-    if !std::path::Path::new(sysroot).is_dir() {
-        anyhow::bail!("sysroot {} is not a directory", sysroot);
-    }
-    let node = Node::new(sysroot, Duration::from_secs(timeout as u64));
+    params::check_sysroot(sysroot)?;
     let o = Options {
         checks: m.str_list("checks"),
         expected_gpu_count: m.int("expected_gpu_count"),
@@ -176,20 +174,12 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
             .to_string(),
         nvidia_smi_path: m.str("nvidia_smi_path").map(String::from),
     };
-    if node::version_token(&o.min_driver_version).as_deref() != Some(o.min_driver_version.as_str())
-    {
-        anyhow::bail!(
-            "min_driver_version must be a dotted version such as 470.82.01, got {:?}",
-            o.min_driver_version
-        );
+    // Every value is judged before the node is looked at.
+    params::check_options(&o)?;
+    if !std::path::Path::new(sysroot).is_dir() {
+        anyhow::bail!("sysroot {} is not a directory", sysroot);
     }
-    if o.checks.is_empty() {
-        // Nothing checked must not read as a healthy node.
-        anyhow::bail!(
-            "checks is empty: name at least one of {}",
-            CHECKS.join(", ")
-        );
-    }
+    let node = Node::new(sysroot, Duration::from_secs(timeout as u64));
     let fail_on = FailOn::parse(m.str("fail_on").unwrap_or("error"));
     let v = validate(&node, &o);
     let summary = report::summary(&v.checks);

@@ -29,7 +29,7 @@ pub fn check(node: &Node) -> (Check, Option<String>) {
                     missing.join(", "),
                     node.tool_dirs().join(", ")
                 ),
-                "install it with the gpunode.nvidia.nvidia_toolkit module (or the nvidia_toolkit role)",
+                "install it with the gpunode.nvidia.nvidia_toolkit module (or the gpu_node role)",
             ),
             None,
         );

@@ -181,3 +181,55 @@ fn bad_options_fail_clearly() {
     let out = node.run(json!({"sysroot": "/nonexistent/root"}));
     assert_eq!(out["msg"], "sysroot /nonexistent/root is not a directory");
 }
+
+/// On a node where every check passes, a bad value must still be refused, naming its parameter, before any
+/// check runs (no `checks` in the answer): otherwise it would be used as given.
+#[test]
+fn bad_values_are_refused_before_any_check_runs() {
+    let node = FakeNode::configured();
+    let root = node.root.to_str().unwrap().to_string();
+    let cases = [
+        (
+            json!({"expected_gpu_count": -1}),
+            "expected_gpu_count must be 0 or more",
+        ),
+        (
+            json!({"runtime_name": ""}),
+            "runtime_name must not be empty",
+        ),
+        (
+            json!({"nvidia_smi_path": "../bin/nvidia-smi"}),
+            "nvidia_smi_path must be an absolute path",
+        ),
+        (
+            json!({"nvidia_smi_path": "/usr/local/nvidia/bin/../../../../usr/bin/nvidia-smi"}),
+            "nvidia_smi_path must be an absolute path without '..'",
+        ),
+        (
+            json!({"containerd_config": "etc/containerd/config.toml"}),
+            "containerd_config must be an absolute path",
+        ),
+        (
+            json!({"min_driver_version": ""}),
+            "min_driver_version must be a dotted version",
+        ),
+        (
+            json!({"sysroot": "root"}),
+            "sysroot must be an absolute path",
+        ),
+        (
+            json!({"sysroot": format!("{}\0x", root)}),
+            "sysroot must not contain a NUL byte",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = node.run(args.clone());
+        assert_eq!(out["failed"], true, "{}: {}", args, out);
+        let msg = out["msg"].as_str().unwrap();
+        assert!(msg.starts_with(says), "{}: {}", args, msg);
+        assert_eq!(out["checks"], json!(null), "{}: a check ran: {}", args, out);
+    }
+    // The same node with good values passes, so the refusals above come from the values alone.
+    let out = node.run(json!({"expected_gpu_count": 0}));
+    assert_eq!(out["failed"], json!(null), "{}", out);
+}
