@@ -153,7 +153,14 @@ fn to_int(value: &Value) -> Result<Value, String> {
     };
     match value {
         Value::Bool(_) => Ok(value.clone()),
-        Value::Number(n) if !n.is_f64() => Ok(value.clone()),
+        Value::Number(n) if n.is_i64() => Ok(value.clone()),
+        // A JSON integer above i64::MAX (the args file allows up to u64::MAX for untyped options).
+        Value::Number(n) if n.is_u64() => int_in_range(
+            i128::from(n.as_u64().unwrap_or(u64::MAX)),
+            true,
+            &n.to_string(),
+        )
+        .map_err(|e| e.unwrap_or_else(bad)),
         Value::Number(n) => {
             let f = n.as_f64().ok_or_else(bad)?;
             if f.fract() != 0.0 {
@@ -175,21 +182,28 @@ fn to_int(value: &Value) -> Result<Value, String> {
     }
 }
 
-/// An integer JSON can carry (i64 or u64); beyond that a clear error (Python would keep a big int).
+/// An integer the modules can read back (`Module::int` is an i64); beyond that a clear error, where Python
+/// would keep a big int. Without this, 2^63..2^64 would pass here and then read as "not given".
 fn int_in_range(i: i128, representable: bool, text: &str) -> Result<Value, Option<String>> {
     if representable {
         if let Ok(v) = i64::try_from(i) {
             return Ok(Value::from(v));
         }
-        if let Ok(v) = u64::try_from(i) {
-            return Ok(Value::from(v));
+        if u64::try_from(i.unsigned_abs()).is_ok() {
+            // 64 bits of magnitude, one too many for a sign.
+            return Err(Some(format!(
+                "{} is beyond the signed 64-bit range: this module takes integers from {} to {}",
+                text,
+                i64::MIN,
+                i64::MAX
+            )));
         }
     }
     Err(Some(format!(
         "{} is beyond 64 bits: this module takes integers from {} to {}",
         text,
         i64::MIN,
-        u64::MAX
+        i64::MAX
     )))
 }
 
@@ -379,7 +393,37 @@ mod tests {
         assert!(to_int(&json!("123456789012345678901234567890"))
             .unwrap_err()
             .contains("beyond 64 bits"));
-        assert_eq!(to_int(&json!("18446744073709551615")), Ok(json!(u64::MAX)));
+        assert_eq!(to_int(&json!("9223372036854775807")), Ok(json!(i64::MAX)));
+        assert_eq!(to_int(&json!("-9223372036854775808")), Ok(json!(i64::MIN)));
+    }
+
+    #[test]
+    fn ints_beyond_i64_fail_instead_of_reading_as_missing() {
+        let signed = "beyond the signed 64-bit range: this module takes integers from \
+                      -9223372036854775808 to 9223372036854775807";
+        // 2^63 as a JSON integer, a string, a float; 2^64 - 1; and just below i64::MIN.
+        for (value, text) in [
+            (json!(9223372036854775808u64), "9223372036854775808"),
+            (json!("9223372036854775808"), "9223372036854775808"),
+            (json!(2f64.powi(63)), "9.223372036854776e+18"),
+            (json!(u64::MAX), "18446744073709551615"),
+            (json!("-9223372036854775809"), "-9223372036854775809"),
+        ] {
+            assert_eq!(
+                to_int(&value),
+                Err(format!("{} is {}", text, signed)),
+                "{}",
+                value
+            );
+        }
+        assert_eq!(
+            to_int(&json!("18446744073709551616")),
+            Err(
+                "18446744073709551616 is beyond 64 bits: this module takes integers from \
+                 -9223372036854775808 to 9223372036854775807"
+                    .into()
+            )
+        );
     }
 
     #[test]

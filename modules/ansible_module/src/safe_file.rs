@@ -172,6 +172,9 @@ fn libc_o_directory() -> i32 {
 
 /// Copies `path` to `path.PID.YYYY-MM-DD@HH:MM:SS~` (Ansible's backup naming, local time), keeping mode and
 /// owner. Returns the backup's path, or `None` when there is nothing to back up.
+///
+/// The copy is written like any other file here: a temporary file in the same directory, fsync, then a rename
+/// to the backup's name. A failure (a full disk) removes the temporary file, so no partial backup is left.
 pub fn backup(path: &Path) -> Result<Option<PathBuf>> {
     let target = write_target(path)?;
     let Some(contents) = read_optional(&target)? else {
@@ -184,20 +187,43 @@ pub fn backup(path: &Path) -> Result<Option<PathBuf>> {
         std::process::id(),
         stamp
     ));
-    let meta = fs::metadata(&target)?;
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(meta.mode() & 0o7777)
-        .open(&backup)
-        .with_context(|| format!("cannot create the backup {}", backup.display()))?;
-    f.write_all(&contents)?;
-    let _ = nix::unistd::fchown(
-        &f,
-        Some(nix::unistd::Uid::from_raw(meta.uid())),
-        Some(nix::unistd::Gid::from_raw(meta.gid())),
-    );
-    f.sync_all()?;
+    let meta =
+        fs::metadata(&target).with_context(|| format!("cannot inspect {}", target.display()))?;
+    let dir = parent_dir(&target);
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file");
+    let failed = || {
+        format!(
+            "cannot write the backup {} (the file itself was not changed)",
+            backup.display()
+        )
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(failed)?;
+    let mut write = || -> io::Result<()> {
+        let f = tmp.as_file_mut();
+        f.write_all(&contents)?;
+        // Owner first: chown clears setuid/setgid bits, which the mode then restores. Not being allowed to
+        // give the copy away (not root) is no reason to fail the backup.
+        let _ = nix::unistd::fchown(
+            &*f,
+            Some(nix::unistd::Uid::from_raw(meta.uid())),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+        );
+        f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        f.sync_all()
+    };
+    write().with_context(failed)?;
+    // No-clobber: never replace an existing file of that name (the old create_new semantics).
+    tmp.persist_noclobber(&backup)
+        .map_err(|e| e.error)
+        .with_context(failed)?;
+    sync_dir(&dir);
     Ok(Some(backup))
 }
 

@@ -361,6 +361,18 @@ fn list_no_log_values(
                         parsed = m;
                         &parsed
                     }
+                    // Python gives the bare message; for a list of dicts we name the option and the value,
+                    // since "dictionary requested" alone does not say where (a dict option keeps Python's text).
+                    Err(e) if opt.kind == Kind::List => {
+                        error.get_or_insert(format!(
+                            "Value '{}' in the sub parameter field '{}' must be a dict (or a JSON or key=value \
+                             string): {}",
+                            py_str(item),
+                            opt.name,
+                            e
+                        ));
+                        continue;
+                    }
                     Err(e) => {
                         error.get_or_insert(e);
                         continue;

@@ -3,7 +3,8 @@
 //! The test binary starts copies of itself in a "child" role:
 //! - a module whose `run` panics must still print one parseable JSON failure and exit 1;
 //! - a write that fails (a directory the writer may not change; a file-size limit hit half-way through
-//!   writing the temp file) must leave the original file byte-identical and no temp file behind.
+//!   writing the temp file) must leave the original file byte-identical and no temp file behind;
+//! - a backup cut short the same way (a full disk) must leave no partial backup and no temp file.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -11,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ansible_module::safe_file::{write_atomic, NewFile};
+use ansible_module::safe_file::{backup, write_atomic, NewFile};
 use ansible_module::{Module, ModuleSpec, Opt, Response};
 
 const ROLE: &str = "ANSIBLE_MODULE_TEST_CHILD";
@@ -24,6 +25,7 @@ fn main() {
             run_panics,
         ),
         Ok("write") => child_write(),
+        Ok("backup") => child_backup(),
         _ => {}
     }
     let mut passed = 0;
@@ -36,6 +38,10 @@ fn main() {
         (
             "write_cut_short_changes_nothing",
             write_cut_short_changes_nothing,
+        ),
+        (
+            "backup_cut_short_leaves_no_partial_backup",
+            backup_cut_short_leaves_no_partial_backup,
         ),
     ] {
         test();
@@ -56,6 +62,16 @@ fn child_write() -> ! {
     let path = std::env::var("PATH_TO_WRITE").unwrap();
     match write_atomic(Path::new(&path), &vec![b'x'; 64 * 1024], NewFile::default()) {
         Ok(()) => println!("written"),
+        Err(e) => println!("error: {:#}", e),
+    }
+    std::process::exit(0)
+}
+
+/// Child role: one backup of $PATH_TO_WRITE; prints the outcome, exits 0 either way.
+fn child_backup() -> ! {
+    let path = std::env::var("PATH_TO_WRITE").unwrap();
+    match backup(Path::new(&path)) {
+        Ok(b) => println!("backup: {:?}", b),
         Err(e) => println!("error: {:#}", e),
     }
     std::process::exit(0)
@@ -153,11 +169,8 @@ fn write_refused_by_permissions_changes_nothing() {
     assert_untouched(dir.path(), &path, ino);
 }
 
-fn write_cut_short_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, ino) = original(dir.path());
-    let mut cmd = me();
-    cmd.env(ROLE, "write").env("PATH_TO_WRITE", &path);
+/// Writes past 4 KiB fail with EFBIG (instead of a SIGXFSZ kill), as on a full disk.
+fn limit_file_size(cmd: &mut Command) {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -174,6 +187,14 @@ fn write_cut_short_changes_nothing() {
             Ok(())
         });
     }
+}
+
+fn write_cut_short_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, ino) = original(dir.path());
+    let mut cmd = me();
+    cmd.env(ROLE, "write").env("PATH_TO_WRITE", &path);
+    limit_file_size(&mut cmd);
     let out = cmd.output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(
@@ -182,4 +203,30 @@ fn write_cut_short_changes_nothing() {
     );
     assert!(stdout.contains("File too large"), "{stdout}");
     assert_untouched(dir.path(), &path, ino);
+}
+
+fn backup_cut_short_leaves_no_partial_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let contents = vec![b'y'; 64 * 1024];
+    fs::write(&path, &contents).unwrap();
+    let ino = fs::metadata(&path).unwrap().ino();
+    let mut cmd = me();
+    cmd.env(ROLE, "backup").env("PATH_TO_WRITE", &path);
+    limit_file_size(&mut cmd);
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    let prefix = format!("error: cannot write the backup {}.", path.display());
+    assert!(stdout.starts_with(&prefix), "{stdout} {stderr}");
+    assert!(
+        stdout.contains("(the file itself was not changed)") && stdout.contains("File too large"),
+        "{stdout}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), contents, "byte-identical");
+    assert_eq!(fs::metadata(&path).unwrap().ino(), ino, "same file");
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no partial backup, no temp file: {names:?}");
 }

@@ -1,7 +1,8 @@
 //! A whole module run in-process (`execute`, `execute_args`): the args file, run errors, secrets learned at
-//! run time, check mode without support, and `_ansible_inject_invocation`.
+//! run time, check mode without support, `_ansible_inject_invocation`, and validation errors that must name
+//! the option (an integer beyond i64, a list of dicts given a plain string).
 
-use ansible_module::{execute, execute_args, Module, ModuleSpec, Opt, Response};
+use ansible_module::{execute, execute_args, Kind, Module, ModuleSpec, Opt, Response};
 use serde_json::{json, Map, Value};
 
 fn spec() -> ModuleSpec {
@@ -124,4 +125,76 @@ fn the_args_file_is_read_or_reported() {
     assert_eq!(good["msg"], json!("hello café 🚀"));
     let none = execute("demo", &spec(), None, ok);
     assert_eq!(none["failed"], json!(true));
+}
+
+fn never_runs(_: &mut Module) -> anyhow::Result<Response> {
+    panic!("validation should have failed first")
+}
+
+#[test]
+fn an_int_beyond_i64_fails_instead_of_reading_as_missing() {
+    let spec = ModuleSpec::new(vec![Opt::int("config_version").default(2)]);
+    let range = "this module takes integers from -9223372036854775808 to 9223372036854775807";
+    for value in [json!(9223372036854775808u64), json!("9223372036854775808")] {
+        let out = execute_args(
+            "demo",
+            &spec,
+            args(json!({ "config_version": value })),
+            never_runs,
+        );
+        assert_eq!(out["failed"], json!(true), "{out}");
+        let msg = out["msg"].as_str().unwrap();
+        assert!(
+            msg.starts_with("argument 'config_version' is of type ")
+                && msg.ends_with(&format!(
+                    "9223372036854775808 is beyond the signed 64-bit range: {}",
+                    range
+                )),
+            "{msg}"
+        );
+    }
+    // The largest value that fits still arrives as given.
+    let out = execute_args(
+        "demo",
+        &spec,
+        args(json!({"config_version": i64::MAX})),
+        |m: &mut Module| Ok(Response::new(false).set("seen", json!(m.int("config_version")))),
+    );
+    assert_eq!(out["seen"], json!(i64::MAX), "{out}");
+}
+
+#[test]
+fn a_list_of_dicts_given_a_plain_string_names_the_option() {
+    let runtime = ModuleSpec::new(vec![Opt::str("name").required()]);
+    let spec = ModuleSpec::new(vec![
+        Opt::list("extra_runtimes", Kind::Dict).suboptions(runtime)
+    ]);
+    let out = execute_args(
+        "demo",
+        &spec,
+        args(json!({"extra_runtimes": "nvidia-cdi"})),
+        never_runs,
+    );
+    assert_eq!(out["failed"], json!(true), "{out}");
+    assert_eq!(
+        out["msg"],
+        json!(
+            "Value 'nvidia-cdi' in the sub parameter field 'extra_runtimes' must be a dict (or a JSON or \
+             key=value string): dictionary requested, could not parse JSON or key=value"
+        )
+    );
+    // The same for one bad string among good elements.
+    let out = execute_args(
+        "demo",
+        &spec,
+        args(json!({"extra_runtimes": [{"name": "a"}, "nvidia-cdi"]})),
+        never_runs,
+    );
+    assert!(
+        out["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Value 'nvidia-cdi' in the sub parameter field 'extra_runtimes'"),
+        "{out}"
+    );
 }
