@@ -20,17 +20,38 @@ pub struct RuntimeSpec {
 }
 
 /// The base runtime to copy: the default runtime (unless it is one of ours or an `nvidia*` one), else
-/// `runc`, else `crun`. Returns its name and a copy of its table.
+/// `runc`, else `crun`. Returns its name and a copy of its table. When the default is one of ours (a
+/// `set_as_default` run), the default it replaced (recorded beside it) is the base again, so a second run
+/// copies what the first one did.
 pub fn find_base(root: &Item, layout: &Layout, ours: &[String]) -> Option<(String, Item)> {
-    let mut default_path = layout.containerd();
-    default_path.push("default_runtime_name");
-    let default = tomlx::get(root, &default_path)
-        .and_then(Item::as_str)
-        .filter(|d| !d.starts_with("nvidia") && !ours.iter().any(|o| o == d))
-        .map(str::to_string);
+    find_base_with(
+        root,
+        layout,
+        ours,
+        recorded_default(root, layout).as_deref(),
+    )
+}
+
+/// [`find_base`] with the default to fall back on when the document's default is one of ours (drop-in
+/// mode: the default the drop-in replaced, recorded in the drop-in or still in the config).
+pub fn find_base_with(
+    root: &Item,
+    layout: &Layout,
+    ours: &[String],
+    replaced: Option<&str>,
+) -> Option<(String, Item)> {
+    // A runtime of ours (or another NVIDIA one) is never a base: it would be copied onto itself.
+    let usable = |d: &str| !d.starts_with("nvidia") && !ours.iter().any(|o| o == d);
+    let default = default_of(root, layout);
+    let default = match default.as_deref() {
+        Some(d) if usable(d) => Some(d.to_string()),
+        Some(_) => replaced.filter(|r| usable(r)).map(str::to_string),
+        None => None,
+    };
     let candidates = default
         .into_iter()
-        .chain(["runc".to_string(), "crun".to_string()]);
+        .chain(["runc".to_string(), "crun".to_string()])
+        .filter(|n| !ours.iter().any(|o| o == n));
     for name in candidates {
         let mut path = layout.runtimes();
         path.push(&name);
@@ -39,6 +60,35 @@ pub fn find_base(root: &Item, layout: &Layout, ours: &[String]) -> Option<(Strin
         }
     }
     None
+}
+
+/// `default_runtime_name`, if set to a string.
+pub fn default_of(root: &Item, layout: &Layout) -> Option<String> {
+    let mut path = layout.containerd();
+    path.push("default_runtime_name");
+    tomlx::get(root, &path)
+        .and_then(Item::as_str)
+        .map(str::to_string)
+}
+
+/// The default runtime a `set_as_default` replaced, as recorded in the comment after
+/// `default_runtime_name`.
+pub fn recorded_default(root: &Item, layout: &Layout) -> Option<String> {
+    let mut path = layout.containerd();
+    path.push("default_runtime_name");
+    match tomlx::get(root, &path) {
+        Some(Item::Value(v)) => recorded_in(v),
+        _ => None,
+    }
+}
+
+fn recorded_in(v: &Value) -> Option<String> {
+    v.decor()
+        .suffix()
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.trim().strip_prefix(WAS_MARK.trim_end()))
+        .and_then(|rest| rest.trim().parse::<Value>().ok())
+        .and_then(|p| p.as_str().map(str::to_string))
 }
 
 /// The table a runtime should have: a copy of the base (every key, so `SystemdCgroup`, `sandboxer` and the
@@ -164,13 +214,7 @@ pub fn clear_default(root: &mut Item, layout: &Layout, name: &str) -> bool {
     if v.as_str() != Some(name) {
         return false;
     }
-    let recorded = v
-        .decor()
-        .suffix()
-        .and_then(|s| s.as_str())
-        .and_then(|s| s.trim().strip_prefix(WAS_MARK.trim_end()))
-        .and_then(|rest| rest.trim().parse::<Value>().ok())
-        .and_then(|p| p.as_str().map(str::to_string));
+    let recorded = recorded_in(v);
     match recorded {
         Some(prev) => {
             let prefix = v.decor().prefix().cloned();

@@ -55,10 +55,19 @@ pub fn is_blank(doc: &DocumentMut) -> bool {
 }
 
 /// The config version a document declares: `version` when it is an integer, 1 for a non-empty document
-/// without one (containerd's own rule), `new_version` for a blank one. A `version` of another type fails.
+/// without one (containerd's own rule), `new_version` for a blank one. A `version` of another type, or one
+/// below 1, fails.
 pub fn detect_version(doc: &DocumentMut, new_version: i64) -> Result<i64> {
     match doc.get("version") {
+        None if is_blank(doc) && new_version < 1 => bail!(
+            "config_version must be a positive integer, got {}",
+            new_version
+        ),
         None => Ok(if is_blank(doc) { new_version } else { 1 }),
+        Some(Item::Value(Value::Integer(i))) if *i.value() < 1 => bail!(
+            "invalid config: `version` must be a positive integer (containerd knows 1, 2 and 3), found {}",
+            i.value()
+        ),
         Some(Item::Value(Value::Integer(i))) => Ok(*i.value()),
         Some(Item::Value(v)) => bail!(
             "invalid config: `version` must be an integer, found the {} {}",
@@ -69,5 +78,27 @@ pub fn detect_version(doc: &DocumentMut, new_version: i64) -> Result<i64> {
             "invalid config: `version` must be an integer, found a {}",
             other.type_name()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> DocumentMut {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_version_below_one_is_refused() {
+        for text in ["version = -3\n", "version = 0\n"] {
+            let e = detect_version(&doc(text), 2).unwrap_err();
+            assert!(e.to_string().contains("positive"), "{}", e);
+        }
+        assert!(detect_version(&doc(""), 0).is_err());
+        assert!(detect_version(&doc(""), -1).is_err());
+        assert_eq!(detect_version(&doc("version = 3\n"), 2).unwrap(), 3);
+        assert_eq!(detect_version(&doc("root = \"/x\"\n"), 2).unwrap(), 1);
+        assert_eq!(detect_version(&doc("# only a comment\n"), 2).unwrap(), 2);
     }
 }

@@ -18,6 +18,7 @@ pub mod containerd;
 pub mod edit;
 pub mod layout;
 pub mod owners;
+pub mod params;
 pub mod plan;
 pub mod tomlx;
 
@@ -69,12 +70,29 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the module.
 pub fn run(m: &mut Module) -> Result<Response> {
-    let path = PathBuf::from(m.str("path").unwrap_or_default());
-    let target = safe_file::write_target(&path)?;
-    let drop_in_path = m.str("drop_in_path").map(PathBuf::from);
+    // Every parameter is checked before anything is read, locked or created.
+    let path = params::check_file_path("path", m.str("path").unwrap_or_default())?;
+    let drop_in_path = m
+        .str("drop_in_path")
+        .map(|p| params::check_file_path("drop_in_path", p))
+        .transpose()?;
+    let config_version = params::config_version(m.params.get("config_version"))?;
+    params::check_runtime_name("name", m.str("name").unwrap_or("nvidia"))?;
+    params::check_binary_path("binary_path", m.str("binary_path").unwrap_or_default())?;
+    for (i, d) in m.dict_list("extra_runtimes").iter().enumerate() {
+        params::check_runtime_name(
+            &format!("extra_runtimes[{}].name", i),
+            d["name"].as_str().unwrap_or_default(),
+        )?;
+        params::check_binary_path(
+            &format!("extra_runtimes[{}].binary_path", i),
+            d["binary_path"].as_str().unwrap_or_default(),
+        )?;
+    }
+    let target = link_target("path", &path)?;
     let drop_target = drop_in_path
         .as_deref()
-        .map(safe_file::write_target)
+        .map(|p| link_target("drop_in_path", p))
         .transpose()?;
     let check = m.check_mode();
 
@@ -82,9 +100,6 @@ pub fn run(m: &mut Module) -> Result<Response> {
         m.str("name").unwrap_or("nvidia"),
         m.str("binary_path").unwrap_or_default(),
     );
-    if opts.name.is_empty() {
-        bail!("name must not be empty");
-    }
     opts.runtime_type = m
         .str("runtime_type")
         .unwrap_or("io.containerd.runc.v2")
@@ -127,11 +142,11 @@ pub fn run(m: &mut Module) -> Result<Response> {
                     .unwrap_or(false)
             })
         };
-        if drop_target.is_some() || (m.int("config_version").is_none() && blank()) {
+        if drop_target.is_some() || (config_version.is_none() && blank()) {
             cversion = containerd::version(bin).ok();
         }
     }
-    opts.new_config_version = match (m.int("config_version"), cversion) {
+    opts.new_config_version = match (config_version, cversion) {
         (Some(v), _) => v,
         (None, Some((major, _))) if major >= 2 => 3,
         _ => 2,
@@ -412,6 +427,26 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     go(&p, &n)
+}
+
+/// The file a path writes to (symlinks followed). A symlink whose target's folder does not exist fails, as
+/// Ansible's `copy` does: creating folders behind a link is rarely what the link's author meant.
+fn link_target(option: &str, path: &Path) -> Result<PathBuf> {
+    let target = safe_file::write_target(path)?;
+    if target != path {
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                bail!(
+                    "{} {} is a symbolic link to {}, whose directory {} does not exist",
+                    option,
+                    path.display(),
+                    target.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+    Ok(target)
 }
 
 /// Reads a config as UTF-8 text; `None` when missing. A directory, an unreadable or a non-UTF-8 file fails.

@@ -1,7 +1,7 @@
 //! Planning: from the text of the config (and of the drop-in) and the options, the exact text each file
 //! must end with. Pure functions: no file system, no processes; the module and the tests call them.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::Value as Json;
 use toml_edit::{DocumentMut, Item};
 
@@ -129,10 +129,64 @@ impl Plan {
     }
 }
 
-/// Parses a config text with a clear error (line and column come from the parser).
+/// Parses a config text with a clear error: line, column, the parser's message and a short excerpt of the
+/// offending line (a line can be megabytes long; the message must stay readable).
 pub fn parse(text: &str, what: &str) -> Result<DocumentMut> {
     text.parse::<DocumentMut>()
-        .with_context(|| format!("{} is not valid TOML", what))
+        .map_err(|e| anyhow::anyhow!("{} is not valid TOML: {}", what, describe(text, &e)))
+}
+
+/// The most characters of the offending line an error quotes.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// `line L, column C: message`, then the excerpt of the line around the column with a caret under it.
+fn describe(text: &str, e: &toml_edit::TomlError) -> String {
+    let message = e.message().trim();
+    let Some(start) = e.span().map(|s| s.start.min(text.len())) else {
+        return message.to_string();
+    };
+    // The span is a byte offset; step back to a character boundary.
+    let start = (0..=start)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_no = text[..line_start].matches('\n').count() + 1;
+    let line: Vec<char> = text[line_start..line_end]
+        .trim_end_matches('\r')
+        .chars()
+        .collect();
+    let column = text[line_start..start].chars().count();
+    // A window of at most EXCERPT_CHARS characters around the column, marked where it is cut.
+    let from = column
+        .saturating_sub(EXCERPT_CHARS / 2)
+        .min(line.len().saturating_sub(EXCERPT_CHARS));
+    let to = (from + EXCERPT_CHARS).min(line.len());
+    let shown: String = line[from..to]
+        .iter()
+        .map(|c| {
+            if c.is_control() && *c != '\t' {
+                '\u{fffd}'
+            } else {
+                *c
+            }
+        })
+        .collect();
+    let (lead, tail) = (
+        if from > 0 { "..." } else { "" },
+        if to < line.len() { "..." } else { "" },
+    );
+    format!(
+        "line {}, column {}: {}\n  {}{}{}\n  {}^",
+        line_no,
+        column + 1,
+        message,
+        lead,
+        shown,
+        tail,
+        " ".repeat(lead.len() + column.saturating_sub(from).min(to - from))
+    )
 }
 
 /// Plans an in-place edit of one config file.
@@ -210,7 +264,17 @@ pub fn plan_drop_in(
                 Some(e) => Layout::for_version(layout::detect_version(e, dversion)?),
                 None => layout.clone(),
             };
-            let base = edit::find_base(base_doc.as_item(), &base_layout, &ours(opts));
+            // Once the drop-in made one of ours the default, the default it replaced is the base again:
+            // recorded in the drop-in, or still the config's own default (the drop-in overrides it).
+            let replaced = edit::recorded_default(dropin.as_item(), &dlayout)
+                .or_else(|| edit::recorded_default(main.as_item(), &layout))
+                .or_else(|| edit::default_of(main.as_item(), &layout));
+            let base = edit::find_base_with(
+                base_doc.as_item(),
+                &base_layout,
+                &ours(opts),
+                replaced.as_deref(),
+            );
             no_base = put_runtimes(&mut dropin, base, &dlayout, opts)?;
             for rt in opts.runtimes() {
                 edit::remove_runtime(main.as_item_mut(), &layout, &rt.name);
@@ -364,4 +428,147 @@ fn default_name(doc: &DocumentMut, layout: &Layout) -> Option<String> {
     tomlx::get(doc.as_item(), &path)
         .and_then(Item::as_str)
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 2 config whose default runtime is `default`, with `runc` and `default` tables that differ.
+    fn config(default: &str, runtime_type: &str) -> String {
+        format!(
+            r#"version = 2
+
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "{d}"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      SystemdCgroup = false
+
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{d}]
+    runtime_type = "{t}"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{d}.options]
+      SystemdCgroup = true
+"#,
+            d = default,
+            t = runtime_type
+        )
+    }
+
+    /// Runs the edit twice; the second run must leave the exact bytes of the first.
+    fn twice(input: &str, opts: &Options) -> Plan {
+        let first = plan(Some(input), opts).unwrap();
+        let out = first.config.after.clone().unwrap();
+        let second = plan(Some(&out), opts).unwrap();
+        assert!(
+            !second.changed() && !second.restart_required(),
+            "second run changed the config:\n--- first\n{}\n--- second\n{}",
+            out,
+            second.config.after.clone().unwrap_or_default()
+        );
+        first
+    }
+
+    fn runtime_path(data: &Json, name: &str) -> Json {
+        data["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"][name].clone()
+    }
+
+    #[test]
+    fn set_as_default_over_crun_is_idempotent_and_keeps_the_crun_base() {
+        let mut opts = Options::new("nvidia", "/usr/bin/nvidia-container-runtime");
+        opts.set_as_default = true;
+        let first = twice(&config("crun", "io.containerd.runc.v2"), &opts);
+        assert_eq!(first.default_runtime_name.as_deref(), Some("nvidia"));
+        assert_eq!(first.runtime["options"]["SystemdCgroup"], Json::Bool(true));
+    }
+
+    #[test]
+    fn a_dotted_runtime_made_default_over_kata_keeps_the_kata_base() {
+        let mut opts = Options::new("gpu.rt", "/usr/bin/nvidia-container-runtime");
+        opts.set_as_default = true;
+        let first = twice(&config("kata", "io.containerd.kata.v2"), &opts);
+        assert_eq!(
+            first.runtime["runtime_type"],
+            Json::String("io.containerd.kata.v2".into())
+        );
+        // A dotted name is one table key, not a path of tables.
+        let data = data_of(first.config.after.as_deref());
+        assert_eq!(
+            runtime_path(&data, "gpu.rt")["options"]["SystemdCgroup"],
+            Json::Bool(true)
+        );
+    }
+
+    #[test]
+    fn extra_runtimes_are_never_a_base_and_stay_stable() {
+        let mut opts = Options::new("nvidia", "/usr/bin/nvidia-container-runtime");
+        opts.set_as_default = true;
+        opts.extra_runtimes = vec![RuntimeSpec {
+            name: "nvidia-cdi".into(),
+            binary_path: "/usr/bin/nvidia-container-runtime.cdi".into(),
+        }];
+        let first = twice(&config("crun", "io.containerd.runc.v2"), &opts);
+        let data = data_of(first.config.after.as_deref());
+        assert_eq!(
+            runtime_path(&data, "nvidia-cdi")["options"]["SystemdCgroup"],
+            Json::Bool(true)
+        );
+        // Made default over one of our own runtimes (no recorded predecessor): runc is the base, stably.
+        let mut opts = Options::new("runc-gpu", "/usr/bin/nvidia-container-runtime");
+        opts.set_as_default = true;
+        let first = twice(&config("runc-gpu", "io.containerd.runc.v2"), &opts);
+        assert_eq!(first.runtime["options"]["SystemdCgroup"], Json::Bool(false));
+    }
+
+    #[test]
+    fn set_as_default_in_drop_in_mode_is_idempotent() {
+        let mut opts = Options::new("nvidia", "/usr/bin/nvidia-container-runtime");
+        opts.set_as_default = true;
+        let cfg = config("crun", "io.containerd.runc.v2");
+        let import = "/etc/containerd/conf.d/*.toml";
+        let first = plan_drop_in(Some(&cfg), None, import, &opts).unwrap();
+        let (c1, d1) = (
+            first.config.after.clone().unwrap(),
+            first.drop_in.clone().unwrap().after.unwrap(),
+        );
+        let second = plan_drop_in(Some(&c1), Some(&d1), import, &opts).unwrap();
+        assert!(!second.changed(), "drop-in changed:\n{}", d1);
+        assert_eq!(first.runtime["options"]["SystemdCgroup"], Json::Bool(true));
+    }
+
+    #[test]
+    fn toml_errors_quote_a_short_excerpt() {
+        let long = format!("version = 2\nx = {}\n", "{a = ".repeat(5000));
+        let garbage: String = (0..65536u32)
+            .map(|i| char::from_u32(0x20 + (i * 7919) % 0x5f).unwrap())
+            .collect();
+        for text in [long, format!("version = 2\n{}\n", garbage)] {
+            let e = parse(&text, "the config").unwrap_err().to_string();
+            assert!(
+                e.len() < 2 * EXCERPT_CHARS + 400,
+                "{} characters: {}",
+                e.len(),
+                e
+            );
+            assert!(e.contains("line 2"), "{}", e);
+        }
+        let e = parse("version = 2\n[a]\nb = = 1\n", "the config")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3, column") && e.contains("b = = 1"),
+            "{}",
+            e
+        );
+    }
+
+    #[test]
+    fn a_negative_new_config_version_is_refused() {
+        let mut opts = Options::new("nvidia", "/usr/bin/nvidia-container-runtime");
+        opts.new_config_version = 0;
+        assert!(plan(None, &opts).is_err());
+        assert!(plan(Some("version = -3\n"), &Options::new("nvidia", "/x")).is_err());
+    }
 }

@@ -358,3 +358,123 @@ fn plan_drop_in_api() {
     assert_eq!(drop["version"], 2);
     let _ = Map::<String, Value>::new();
 }
+
+/// The names of every entry under `dir` (recursively), with each file's bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = p.display().to_string();
+        if p.is_dir() {
+            out.push((name, Vec::new()));
+            out.extend(tree(&p));
+        } else {
+            out.push((name, fs::read(&p).unwrap_or_default()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn bad_parameters_are_refused_before_anything_is_touched() {
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"name": "nvidia\n[evil]"}),
+            "not a valid runtime name",
+        ),
+        (json!({"name": "nvi\u{1}dia"}), "not a valid runtime name"),
+        (
+            json!({"extra_runtimes": [{"name": "a]b", "binary_path": "/usr/bin/x"}]}),
+            "extra_runtimes[0].name",
+        ),
+        (
+            json!({"binary_path": "bin/nvidia-container-runtime"}),
+            "absolute",
+        ),
+        (json!({"binary_path": "../../usr/bin/x"}), "absolute"),
+        (json!({"binary_path": "/usr/bin/nvidia\u{0}"}), "NUL"),
+        (
+            json!({"extra_runtimes": [{"name": "cdi", "binary_path": "x/y"}]}),
+            "extra_runtimes[0].binary_path",
+        ),
+        (json!({"config_version": -1}), "config_version"),
+        (json!({"config_version": 0}), "config_version"),
+        (
+            json!({"config_version": 9223372036854775808u64}),
+            "config_version",
+        ),
+        (json!({"drop_in_path": "conf.d/99-nvidia.toml"}), "absolute"),
+    ];
+    for (args, wanted) in cases {
+        let (d, path) = setup(Some(COMMENTED));
+        let before = tree(d.path());
+        let mut args = args.as_object().unwrap().clone();
+        args.insert("path".into(), json!(path));
+        let r = run(Value::Object(args.clone()));
+        assert_eq!(r["failed"], true, "{args:?}: {r}");
+        let msg = r["msg"].as_str().unwrap();
+        assert!(msg.contains(wanted), "{args:?}: {msg}");
+        assert_eq!(tree(d.path()), before, "{args:?} touched files");
+    }
+    for path in ["config.toml", "../etc/containerd/config.toml"] {
+        let r = run(json!({"path": path}));
+        assert_eq!(r["failed"], true, "{r}");
+        assert!(r["msg"].as_str().unwrap().contains("absolute"), "{r}");
+    }
+}
+
+#[test]
+fn a_bare_binary_name_is_kept() {
+    let (_d, path) = setup(Some(COMMENTED));
+    let r = run(json!({"path": path, "binary_path": "nvidia-container-runtime"}));
+    assert_eq!(r["changed"], true, "{r}");
+}
+
+#[test]
+fn a_dangling_symlink_into_a_missing_folder_fails_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("config.toml");
+    std::os::unix::fs::symlink(dir.path().join("nowhere/config.toml"), &link).unwrap();
+    let r = run(json!({"path": link}));
+    assert_eq!(r["failed"], true, "{r}");
+    assert!(r["msg"].as_str().unwrap().contains("does not exist"), "{r}");
+    assert!(!dir.path().join("nowhere").exists());
+    // A dangling link into an existing folder still gets its file.
+    let link2 = dir.path().join("other.toml");
+    std::os::unix::fs::symlink("real.toml", &link2).unwrap();
+    let r = run(json!({"path": link2}));
+    assert_eq!(r["changed"], true, "{r}");
+    assert!(dir.path().join("real.toml").exists());
+}
+
+#[test]
+fn a_version_below_one_in_the_file_is_refused() {
+    let (_d, path) = setup(Some("version = -3\n"));
+    let r = run(json!({"path": path}));
+    assert_eq!(r["failed"], true, "{r}");
+    assert!(r["msg"].as_str().unwrap().contains("version"), "{r}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "version = -3\n");
+}
+
+#[test]
+fn set_as_default_over_crun_is_a_no_op_the_second_time() {
+    let text = COMMENTED
+        .replace(
+            "default_runtime_name = \"runc\"",
+            "default_runtime_name = \"crun\"",
+        )
+        .replace(".runtimes.runc", ".runtimes.crun");
+    let (_d, path) = setup(Some(&text));
+    let first = run(json!({"path": path, "set_as_default": true}));
+    assert_eq!(first["changed"], true, "{first}");
+    let bytes = fs::read(&path).unwrap();
+    let second = run(json!({"path": path, "set_as_default": true}));
+    assert_eq!(second["changed"], false, "{second}");
+    assert_eq!(second["restart_required"], false, "{second}");
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert_eq!(
+        second["runtime"]["options"]["SystemdCgroup"], true,
+        "{second}"
+    );
+}

@@ -1,0 +1,148 @@
+//! Checks of the module's parameters beyond their types, done before anything is read, locked or written:
+//! runtime names containerd can use, absolute paths, a positive config version. Plain functions the module
+//! and the tests call.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde_json::Value as Json;
+
+/// A runtime name (`name`, `extra_runtimes[].name`): letters, digits, `.`, `_` and `-`, what runtime names
+/// use in practice. Anything else (a newline, a bracket, a control character) would make a table key no
+/// one means, so it is refused.
+pub fn check_runtime_name(option: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        bail!("{} must not be empty", option);
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        bail!(
+            "{} {:?} is not a valid runtime name: {:?} is not allowed (use letters, digits, '.', '_' and '-')",
+            option,
+            name,
+            bad
+        );
+    }
+    Ok(())
+}
+
+/// An absolute file path with no NUL byte and no `..` step (`path`, `drop_in_path`).
+pub fn check_file_path(option: &str, path: &str) -> Result<PathBuf> {
+    check_no_nul(option, path)?;
+    let p = Path::new(path);
+    if !p.is_absolute() {
+        bail!("{} must be an absolute path, got {:?}", option, path);
+    }
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        bail!(
+            "{} must be an absolute path without '..' steps, got {:?}",
+            option,
+            path
+        );
+    }
+    Ok(p.to_path_buf())
+}
+
+/// The runtime binary: an absolute path with no NUL byte. A bare name with no `/` is kept: the shim looks
+/// it up in its PATH. A relative path (`bin/x`, `../x`) would depend on the shim's working directory.
+pub fn check_binary_path(option: &str, path: &str) -> Result<()> {
+    check_no_nul(option, path)?;
+    if path.is_empty() {
+        bail!("{} must not be empty", option);
+    }
+    if path.contains('/') && !path.starts_with('/') {
+        bail!(
+            "{} must be an absolute path (or a bare command name found in PATH), got {:?}",
+            option,
+            path
+        );
+    }
+    Ok(())
+}
+
+fn check_no_nul(option: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        bail!("{} must not contain a NUL byte (\\0)", option);
+    }
+    Ok(())
+}
+
+/// `config_version` as given: absent, or a positive integer that fits an i64.
+pub fn config_version(raw: Option<&Json>) -> Result<Option<i64>> {
+    match raw {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 1 => Ok(Some(n)),
+            _ => bail!(
+                "config_version must be a positive integer (containerd knows 1, 2 and 3), got {}",
+                v
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn runtime_names_with_control_characters_or_brackets_are_refused() {
+        for bad in [
+            "nvidia\n[evil]",
+            "nvi\x01dia",
+            "a b",
+            "a]b",
+            "a\"b",
+            "nvídia",
+            "",
+        ] {
+            assert!(check_runtime_name("name", bad).is_err(), "{:?}", bad);
+        }
+        let e = check_runtime_name("name", "nvidia\n[evil]").unwrap_err();
+        assert!(e.to_string().contains("not a valid runtime name"), "{}", e);
+        for good in ["nvidia", "nvidia-cdi", "gpu.rt", "kata_qemu", "Runc2"] {
+            check_runtime_name("name", good).unwrap();
+        }
+    }
+
+    #[test]
+    fn file_paths_must_be_absolute() {
+        for bad in [
+            "config.toml",
+            "../etc/containerd/config.toml",
+            "/etc/../x.toml",
+            "",
+        ] {
+            let e = check_file_path("path", bad).unwrap_err();
+            assert!(e.to_string().contains("absolute"), "{}", e);
+        }
+        let e = check_file_path("path", "/etc/x\0.bak").unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{}", e);
+        check_file_path("path", "/etc/containerd/config.toml").unwrap();
+    }
+
+    #[test]
+    fn binary_paths_must_be_absolute_without_nul() {
+        for bad in ["bin/x", "../../usr/bin/x", "./x", ""] {
+            assert!(check_binary_path("binary_path", bad).is_err(), "{:?}", bad);
+        }
+        check_binary_path("binary_path", "nvidia-container-runtime").unwrap();
+        let e = check_binary_path("binary_path", "/usr/bin/nvidia\0").unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{}", e);
+        check_binary_path("binary_path", "/usr/bin/nvidia-container-runtime").unwrap();
+    }
+
+    #[test]
+    fn config_version_must_be_positive_and_fit() {
+        assert_eq!(config_version(None).unwrap(), None);
+        assert_eq!(config_version(Some(&json!(null))).unwrap(), None);
+        assert_eq!(config_version(Some(&json!(3))).unwrap(), Some(3));
+        for bad in [json!(0), json!(-1), json!(9223372036854775808u64)] {
+            let e = config_version(Some(&bad)).unwrap_err();
+            assert!(e.to_string().contains("config_version"), "{}", e);
+        }
+    }
+}
