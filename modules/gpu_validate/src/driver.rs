@@ -10,6 +10,12 @@ use crate::report::Check;
 pub const ID: &str = "driver";
 const VERSION_FILE: &str = "/proc/driver/nvidia/version";
 
+/// The NVIDIA kernel module is loaded: `/proc/driver/nvidia/version` exists (what the driver check's
+/// "not loaded" verdict means, shared so the checks that need the driver agree with it).
+pub fn module_loaded(node: &Node) -> bool {
+    node.read(VERSION_FILE).is_some()
+}
+
 /// The loaded kernel module's version, `None` when the module is not loaded.
 pub fn loaded_version(node: &Node) -> Option<String> {
     let text = node.read(VERSION_FILE)?;

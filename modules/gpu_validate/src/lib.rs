@@ -97,7 +97,7 @@ pub fn validate(node: &Node, o: &Options) -> Validation {
                 device_nodes::check(node, &minors, systemd)
             }
             toolkit::ID => {
-                let (c, v) = toolkit::check(node);
+                let (c, v) = toolkit::check(node, driver::module_loaded(node));
                 facts.insert("nvidia_container_toolkit_version".into(), json!(v));
                 c
             }

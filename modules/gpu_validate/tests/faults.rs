@@ -252,7 +252,7 @@ fn fault_09_toolkit_missing() {
     }
     let out = node.run(json!({"checks": ["toolkit"]}));
     assert_fails(&out, "toolkit", "NVIDIA Container Toolkit is not installed: nvidia-ctk, nvidia-container-runtime, nvidia-container-cli not found");
-    // Half an install is broken too, and a failing `nvidia-container-cli info` is.
+    // Half an install is broken too, and a failing `nvidia-container-cli info` is while the driver is loaded.
     let node = FakeNode::configured();
     node.remove("/usr/bin/nvidia-ctk");
     node.edit("/usr/bin/nvidia-container-cli", "  info) printf", "  info) echo 'nvidia-container-cli: initialization error: nvml error: driver not loaded' >&2; exit 1; printf");
@@ -262,6 +262,17 @@ fn fault_09_toolkit_missing() {
         &out,
         "toolkit",
         "nvidia-container-cli info failed: nvidia-container-cli: initialization error",
+    );
+    // The whole install with only `info` failing: still a failure, because the driver is loaded.
+    let node = FakeNode::configured();
+    assert!(node.path("/proc/driver/nvidia/version").is_file());
+    node.edit("/usr/bin/nvidia-container-cli", "  info) printf", "  info) echo 'nvidia-container-cli: initialization error: nvml error: driver not loaded' >&2; exit 1; printf");
+    let out = node.run(json!({"checks": ["driver", "toolkit"]}));
+    assert_eq!(status(&out, "driver"), "pass", "{}", statuses(&out));
+    assert_fails(
+        &out,
+        "toolkit",
+        "nvidia-ctk 1.17.8, nvidia-container-runtime 1.17.8, nvidia-container-cli 1.17.8; nvidia-container-cli info failed: nvidia-container-cli: initialization error",
     );
 }
 
@@ -487,4 +498,103 @@ fn fault_19_containerd_1_6_ignores_enable_cdi() {
         .unwrap()
         .contains("this containerd ignores it"));
     assert_eq!(out["failed"], true);
+}
+
+#[test]
+fn fault_20_toolkit_versions_disagree() {
+    // nvidia-container-cli from another release than nvidia-ctk and the runtime.
+    let node = FakeNode::configured();
+    node.edit(
+        "/usr/bin/nvidia-container-cli",
+        "cli-version: 1.17.8\\nlib-version: 1.17.8",
+        "cli-version: 1.16.2\\nlib-version: 1.16.2",
+    );
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(
+        &out,
+        "toolkit",
+        "versions disagree: nvidia-ctk 1.17.8, nvidia-container-runtime 1.17.8, nvidia-container-cli 1.16.2, libnvidia-container 1.16.2",
+    );
+    // Only the library (libnvidia-container1) from another release.
+    let node = FakeNode::configured();
+    node.edit(
+        "/usr/bin/nvidia-container-cli",
+        "lib-version: 1.17.8",
+        "lib-version: 1.16.2",
+    );
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(
+        &out,
+        "toolkit",
+        "versions disagree: nvidia-ctk 1.17.8, nvidia-container-runtime 1.17.8, nvidia-container-cli 1.17.8, libnvidia-container 1.16.2",
+    );
+}
+
+/// The configured node with the kernel module unloaded; `nvidia-container-cli info` fails there as the real
+/// one does, so a run of it would fail the toolkit check.
+fn configured_without_driver() -> FakeNode {
+    let node = FakeNode::configured();
+    node.remove("/proc/driver/nvidia");
+    node.edit("/usr/bin/nvidia-container-cli", "  info) printf", "  info) echo 'nvidia-container-cli: initialization error: nvml error: driver not loaded' >&2; exit 1; printf");
+    node
+}
+
+#[test]
+fn fault_21_driver_not_loaded_fails_the_driver_check_not_the_toolkit_check() {
+    let node = configured_without_driver();
+    let out = node.run(json!({"checks": ["driver", "toolkit"]}));
+    assert_fails(&out, "driver", "the NVIDIA kernel module is not loaded");
+    assert_eq!(status(&out, "toolkit"), "pass", "{}", statuses(&out));
+    assert_eq!(
+        check(&out, "toolkit")["detail"],
+        "nvidia-ctk 1.17.8, nvidia-container-runtime 1.17.8, nvidia-container-cli 1.17.8; \
+         no NVIDIA driver loaded: nvidia-container-cli info not run"
+    );
+    assert_eq!(
+        out["ansible_facts"]["nvidia_container_toolkit_version"],
+        "1.17.8"
+    );
+    let msg = out["msg"].as_str().unwrap();
+    assert!(!msg.contains("toolkit fail"), "{}", msg);
+    // The toolkit check alone judges the same: the driver's absence is the driver check's finding.
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_eq!(status(&out, "toolkit"), "pass", "{}", out);
+    assert_eq!(out["failed"], json!(null), "{}", out);
+
+    // Without the driver, a missing program or disagreeing versions still fail the toolkit check.
+    let node = configured_without_driver();
+    node.remove("/usr/bin/nvidia-container-runtime");
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(&out, "toolkit", "not found: nvidia-container-runtime");
+    assert_fails(
+        &out,
+        "toolkit",
+        "no NVIDIA driver loaded: nvidia-container-cli info not run",
+    );
+    let node = configured_without_driver();
+    node.remove("/usr/bin/nvidia-container-cli");
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(&out, "toolkit", "not found: nvidia-container-cli");
+    let node = configured_without_driver();
+    node.edit(
+        "/usr/bin/nvidia-ctk",
+        "CLI version 1.17.8",
+        "CLI version 1.18.0",
+    );
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(
+        &out,
+        "toolkit",
+        "versions disagree: nvidia-ctk 1.18.0, nvidia-container-runtime 1.17.8",
+    );
+    let node = configured_without_driver();
+    for p in [
+        "nvidia-ctk",
+        "nvidia-container-runtime",
+        "nvidia-container-cli",
+    ] {
+        node.remove(&format!("/usr/bin/{}", p));
+    }
+    let out = node.run(json!({"checks": ["toolkit"]}));
+    assert_fails(&out, "toolkit", "NVIDIA Container Toolkit is not installed");
 }
