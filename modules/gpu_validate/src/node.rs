@@ -115,36 +115,12 @@ pub fn version_token(text: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Compares dotted versions numerically, part by part (`580.159.04` > `470.82.01`; missing parts are 0).
-pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    let (pa, pb) = (parts(a), parts(b));
-    for i in 0..pa.len().max(pb.len()) {
-        let o = pa
-            .get(i)
-            .copied()
-            .unwrap_or(0)
-            .cmp(&pb.get(i).copied().unwrap_or(0));
-        if o != std::cmp::Ordering::Equal {
-            return o;
-        }
-    }
-    std::cmp::Ordering::Equal
-}
+/// Dotted versions compare numerically, part by part (`580.159.04` > `470.82.01`; missing parts are 0).
+pub use ansible_module::version::compare as version_cmp;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cmp::Ordering::*;
-
-    #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(version_cmp("580.159.04", "470.82.01"), Greater);
-        assert_eq!(version_cmp("470.82.01", "470.82.01"), Equal);
-        assert_eq!(version_cmp("470.82", "470.82.01"), Less);
-        assert_eq!(version_cmp("470.103.01", "470.82.01"), Greater);
-        assert_eq!(version_cmp("450.80.02", "470.82.01"), Less);
-    }
 
     #[test]
     fn version_tokens_are_found_in_tool_output() {

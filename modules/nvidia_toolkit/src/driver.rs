@@ -1,7 +1,6 @@
 //! The loaded NVIDIA driver's version, read from the kernel module's own report (`/proc/driver/nvidia/version`)
 //! or, when that is missing, from `nvidia-smi`; and the comparison with the minimum the toolkit needs.
 
-use std::cmp::Ordering;
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,22 +33,8 @@ fn is_dotted_number(w: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Compares dotted numeric versions part by part (`470.82.01` < `470.103.01` < `580.159.04`).
-pub fn compare(a: &str, b: &str) -> Ordering {
-    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    let (pa, pb) = (parts(a), parts(b));
-    for i in 0..pa.len().max(pb.len()) {
-        let o = pa
-            .get(i)
-            .copied()
-            .unwrap_or(0)
-            .cmp(&pb.get(i).copied().unwrap_or(0));
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    Ordering::Equal
-}
+/// Dotted numeric versions compare part by part (`470.82.01` < `470.103.01` < `580.159.04`).
+pub use ansible_module::version::compare;
 
 /// Finds the loaded driver's version: `proc_file` first, then `nvidia-smi` on PATH. `None` when neither
 /// answers (no driver loaded).
@@ -104,14 +89,6 @@ mod tests {
         let text = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.82.01  Tue Oct 26 20:16:42 UTC 2021\n";
         assert_eq!(parse_proc_version(text).as_deref(), Some("470.82.01"));
         assert_eq!(parse_proc_version("garbage"), None);
-    }
-
-    #[test]
-    fn compares_numerically() {
-        assert_eq!(compare("470.82.01", "470.103.01"), Ordering::Less);
-        assert_eq!(compare("580.159.04", "470.82.01"), Ordering::Greater);
-        assert_eq!(compare("470.82.01", "470.82.1"), Ordering::Equal);
-        assert_eq!(compare("535", "535.0.0"), Ordering::Equal);
     }
 
     #[test]
