@@ -156,28 +156,24 @@ pub fn run(m: &mut Module) -> Result<Response> {
     }
 
     let mut warnings = owners::warnings(&target, before.as_deref(), drop_target.as_deref());
-    let mut plan = make_plan(
-        &target,
-        before.as_deref(),
-        drop_target.as_deref(),
-        cversion,
-        containerd.as_deref(),
-        &opts,
-        &mut warnings,
-    )?;
+    let plan_with = |opts: &Options, warnings: &mut Vec<String>| {
+        make_plan(
+            &target,
+            before.as_deref(),
+            drop_target.as_deref(),
+            cversion,
+            containerd.as_deref(),
+            opts,
+            warnings,
+        )
+    };
+    let mut plan = plan_with(&opts, &mut warnings)?;
     if plan.no_base && opts.state == State::Present {
         if let Some(bin) = &containerd {
             if let Ok(defaults) = containerd::default_config(bin) {
+                // Plan again with containerd's own defaults as the base; the first plan's warnings stand.
                 opts.default_config = Some(defaults);
-                plan = make_plan(
-                    &target,
-                    before.as_deref(),
-                    drop_target.as_deref(),
-                    cversion,
-                    containerd.as_deref(),
-                    &opts,
-                    &mut Vec::new(),
-                )?;
+                plan = plan_with(&opts, &mut Vec::new())?;
             }
         }
         if plan.no_base {
