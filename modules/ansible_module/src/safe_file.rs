@@ -3,11 +3,16 @@
 //!
 //! A write is: temp file in the target's directory, write, fchown/fchmod, fsync, rename over the target,
 //! fsync the directory. A reader (or a crash) sees the old file or the new one, never a partial one.
+//!
+//! A writer killed between creating its temp file and the rename leaves `.NAME.XXXXXX.tmp` behind. The next
+//! write of NAME removes such files, but only while this process holds the directory's `DirLock`: every
+//! writer that locks takes the lock before creating its temp file, so no live writer can own one then.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -51,6 +56,36 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 /// waits its turn, so a read-modify-write is never interleaved with another. Released on drop.
 pub struct DirLock {
     _lock: Flock<File>,
+    dir: DirId,
+}
+
+/// A directory's (device, inode): the same directory whatever path (or symlink) named it.
+type DirId = (u64, u64);
+
+/// The directories this process holds a `DirLock` on (one entry per lock), for `write_atomic`'s cleanup.
+static LOCKED_DIRS: Mutex<Vec<DirId>> = Mutex::new(Vec::new());
+
+fn locked_dirs() -> std::sync::MutexGuard<'static, Vec<DirId>> {
+    // A panic elsewhere cannot leave the list half-changed: every change is one push or one remove.
+    LOCKED_DIRS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether this process holds a `DirLock` on `dir`.
+fn holds_lock(dir: &Path) -> bool {
+    match fs::metadata(dir) {
+        Ok(m) => locked_dirs().contains(&(m.dev(), m.ino())),
+        Err(_) => false,
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Runs before the flock itself is released (fields drop after this).
+        let mut held = locked_dirs();
+        if let Some(i) = held.iter().position(|d| *d == self.dir) {
+            held.swap_remove(i);
+        }
+    }
 }
 
 impl DirLock {
@@ -62,7 +97,17 @@ impl DirLock {
             .with_context(|| format!("cannot open {} to lock it", dir.display()))?;
         loop {
             match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(DirLock { _lock: lock }),
+                Ok(lock) => {
+                    let meta = lock
+                        .metadata()
+                        .with_context(|| format!("cannot inspect {}", dir.display()))?;
+                    let id = (meta.dev(), meta.ino());
+                    locked_dirs().push(id);
+                    return Ok(DirLock {
+                        _lock: lock,
+                        dir: id,
+                    });
+                }
                 Err((h, nix::errno::Errno::EWOULDBLOCK)) if start.elapsed() < timeout => {
                     handle = h;
                     std::thread::sleep(Duration::from_millis(20));
@@ -108,14 +153,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_file: NewFile) -> Result<(
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", target.display())),
     };
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
+    let name = temp_base(&target);
+    if holds_lock(&dir) {
+        remove_stale_temps(&dir, name);
+    }
+    let mut tmp = temp_file(&dir, name)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     let mut write = || -> io::Result<()> {
         let f = tmp.as_file_mut();
@@ -140,6 +182,57 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_file: NewFile) -> Result<(
         .with_context(|| format!("cannot replace {}", target.display()))?;
     sync_dir(&dir);
     Ok(())
+}
+
+/// How many random characters a temp file's name has (ASCII letters and digits).
+const TEMP_RANDOM_LEN: usize = 6;
+
+/// The name a file's temp files are named after: its own, or `file` when that is not UTF-8.
+fn temp_base(target: &Path) -> &str {
+    target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file")
+}
+
+/// A new temp file `.NAME.XXXXXX.tmp` in `dir`: hidden and not `*.toml`, so no `imports` glob loads it.
+/// Removed on drop unless persisted. Backups and writes share this scheme, so one cleanup covers both.
+fn temp_file(dir: &Path, name: &str) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!(".{}.", name))
+        .rand_bytes(TEMP_RANDOM_LEN)
+        .suffix(".tmp")
+        .tempfile_in(dir)
+}
+
+/// Whether `file_name` is exactly one of `temp_file(_, name)`'s names.
+fn is_temp_of(name: &str, file_name: &str) -> bool {
+    file_name
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".tmp"))
+        .is_some_and(|random| {
+            random.len() == TEMP_RANDOM_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// Removes the temp files of `name` that killed writers left in `dir`. Only call it while holding `dir`'s
+/// lock. Best effort: a leftover that cannot be removed does no harm, so it never fails the write.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| is_temp_of(name, n));
+        // A regular file only: never a directory, nor a symlink someone put there under that name.
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes `path` (its symlink target when it is a link); a missing file is not an error.
@@ -190,21 +283,14 @@ pub fn backup(path: &Path) -> Result<Option<PathBuf>> {
     let meta =
         fs::metadata(&target).with_context(|| format!("cannot inspect {}", target.display()))?;
     let dir = parent_dir(&target);
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
+    let name = temp_base(&target);
     let failed = || {
         format!(
             "cannot write the backup {} (the file itself was not changed)",
             backup.display()
         )
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(failed)?;
+    let mut tmp = temp_file(&dir, name).with_context(failed)?;
     let mut write = || -> io::Result<()> {
         let f = tmp.as_file_mut();
         f.write_all(&contents)?;
@@ -242,4 +328,32 @@ fn local_timestamp() -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_temp_of;
+
+    #[test]
+    fn temp_names_match_exactly() {
+        assert!(is_temp_of("config.toml", ".config.toml.aB3xY9.tmp"));
+        for other in [
+            "config.toml",
+            ".config.toml.aB3xY.tmp",
+            ".config.toml.aB3xY9z.tmp",
+            ".config.toml.aB-xY9.tmp",
+            ".config.toml.aB3xY9.tmp~",
+            ".config.toml.aB3xY9.validate",
+            "config.toml.aB3xY9.tmp",
+            ".config.toml.aB3xY9.tmp.toml",
+            ".xconfig.toml.aB3xY9.tmp",
+            ".other.toml.aB3xY9.tmp",
+            ".config.toml.d.aB3xY9.tmp",
+        ] {
+            assert!(!is_temp_of("config.toml", other), "{}", other);
+        }
+        // A name that is a prefix of another: `.a.b.XXXXXX.tmp` is `a.b`'s, not `a`'s.
+        assert!(!is_temp_of("a", ".a.b.aB3xY9.tmp"));
+        assert!(is_temp_of("a.b", ".a.b.aB3xY9.tmp"));
+    }
 }

@@ -158,3 +158,72 @@ fn a_held_lock_makes_others_wait_then_time_out() {
     drop(held);
     DirLock::acquire(&path, Duration::from_millis(200)).expect("free once released");
 }
+
+/// Names that look like a killed writer's temp file of `config.toml` but are not exactly one.
+const LOOKALIKES: [&str; 6] = [
+    ".config.toml.Zx81Q.tmp",
+    ".config.toml.Zx81Qab.tmp",
+    ".config.toml.Zx81Qa.tmp~",
+    ".config.toml.Zx81Qa.validate",
+    "config.toml.Zx81Qa.tmp",
+    ".other.toml.Zx81Qa.tmp",
+];
+
+/// A folder holding `config.toml`, two leftovers of killed writers (a write's and a backup's temp file, same
+/// scheme) and the look-alikes.
+fn folder_with_leftovers() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    fs::write(&path, b"old\n").unwrap();
+    for name in [".config.toml.Zx81Qa.tmp", ".config.toml.0b9KpX.tmp"]
+        .iter()
+        .chain(LOOKALIKES.iter())
+    {
+        fs::write(dir.path().join(name), b"partial").unwrap();
+    }
+    (dir, path)
+}
+
+#[test]
+fn a_locked_write_removes_leftover_temp_files_of_that_file_only() {
+    let (dir, path) = folder_with_leftovers();
+    // A folder and a symlink with a temp file's name are not ours to remove.
+    fs::create_dir(dir.path().join(".config.toml.Dir123.tmp")).unwrap();
+    symlink("config.toml", dir.path().join(".config.toml.Lnk123.tmp")).unwrap();
+    let _lock = DirLock::acquire(&path, Duration::from_secs(5)).unwrap();
+    write_atomic(&path, b"new\n", NewFile::default()).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"new\n");
+    let mut kept: Vec<&str> = LOOKALIKES.to_vec();
+    kept.extend([".config.toml.Dir123.tmp", ".config.toml.Lnk123.tmp"]);
+    kept.sort();
+    assert_eq!(others(dir.path(), &["config.toml"]), kept);
+}
+
+#[test]
+fn a_locked_write_through_a_symlink_cleans_where_the_file_is() {
+    let (real, path) = folder_with_leftovers();
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("config.toml");
+    symlink(&path, &link).unwrap();
+    // The lock is taken on the file's own folder (as containerd_runtime does), the write names the link.
+    let _lock = DirLock::acquire(&path, Duration::from_secs(5)).unwrap();
+    write_atomic(&link, b"new\n", NewFile::default()).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"new\n");
+    let mut kept = LOOKALIKES.to_vec();
+    kept.sort();
+    assert_eq!(others(real.path(), &["config.toml"]), kept);
+}
+
+#[test]
+fn without_the_lock_leftover_temp_files_are_kept() {
+    // A writer that does not lock cannot know whether a temp file's owner is still running.
+    let (dir, path) = folder_with_leftovers();
+    write_atomic(&path, b"new\n", NewFile::default()).unwrap();
+    drop(DirLock::acquire(&path, Duration::from_secs(5)).unwrap());
+    write_atomic(&path, b"newer\n", NewFile::default()).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"newer\n");
+    assert_eq!(
+        others(dir.path(), &["config.toml"]).len(),
+        2 + LOOKALIKES.len()
+    );
+}
