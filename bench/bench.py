@@ -9,7 +9,10 @@ Run through bench/run (it prepares the venv, containerd, the modules); this file
             plugin) beside ansible.builtin.stat and the builtin/Python task a role would use
   ssh       over real SSH (local sshd) with added latency (bench/delay_proxy.py): per-task time and bytes sent
             of the binary module (plain: seven remote steps), through the plugin (one) and pipelined Python
-  podman    the same per-task comparison on a Podman node (containers.podman connection)
+  podman    the same per-task comparison on a Podman node reached over SSH
+  role      the node role's idempotent run on 1, 2, 4 and 8 Podman nodes over SSH, beside the same flow written
+            in ansible.builtin tasks (bench/role/builtin.yml); nvidia_toolkit's idempotent path run directly
+            on a node where the role installed the toolkit, beside the Python modules a role would use
 
 Every figure is measured in this run; a section that cannot run says why in the table instead of a number.
 """
@@ -34,7 +37,7 @@ MODULES = ["containerd_runtime", "nvidia_toolkit", "gpu_validate"]
 SIZE_GOAL_MB = {"containerd_runtime": 1.5, "gpu_validate": 1.5, "nvidia_toolkit": 3.0}
 
 report = []  # (bench section, table title, intro, header, rows, notes)
-SECTIONS = ["sizes", "direct", "playbook", "ssh", "podman"]
+SECTIONS = ["sizes", "direct", "playbook", "ssh", "podman", "role"]
 current = {"section": None}
 
 
@@ -149,12 +152,8 @@ def direct_cases(ctx, tmp):
                    write_py_args(tmp, "cr", {"path": config, "name": "nvidia",
                                               "binary_path": "/usr/bin/nvidia-container-runtime"})],
                   None if not first.get("failed") else f"first apply failed: {first.get('msg')}"))
-    # nvidia_toolkit: the check of packages and repository, in check mode (this host has no NVIDIA packages).
-    cases.append(("nvidia_toolkit", "packages + repository check (check mode)",
-                  [os.path.join(LIBRARY, "nvidia_toolkit"),
-                   write_args(tmp, "tk", {"_ansible_check_mode": True})],
-                  [py, os.path.join(HERE, "python/toolkit_check_py.py"),
-                   write_py_args(tmp, "tk", {"_ansible_check_mode": True})], None))
+    # nvidia_toolkit's idempotent path needs an installed toolkit and its keyring: the role section measures it
+    # on a node the role set up.
     # gpu_validate: the read-only checks on the recorded H200 node's file system.
     sysroot = ctx.get("sysroot")
     checks = ["pci", "driver", "device_nodes", "containerd"]
@@ -353,16 +352,192 @@ def read_count(path):
 # ---------------------------------------------------------------------------------------------------- podman
 def section_podman(ctx):
     node = ctx["podman_node"]
-    inv = ["-i", f"{node},", "-c", "containers.podman.podman", "-e", "ansible_python_interpreter=/usr/bin/python3"]
-    per_task_table(ctx, "Inside ansible-playbook, one Podman node (containers.podman.podman connection)",
-                   "The node is a Debian bookworm systemd container (tests/nodes); the podman connection "
-                   "cannot pipeline, so the action plugin falls back to the plain protocol there and Python "
-                   "modules are not pipelined either.",
-                   inv, {"config": "/etc/containerd/config.toml", "sysroot": "/opt/h200"}, ctx["tasks"],
-                   env_extra={"ANSIBLE_COLLECTIONS_PATH": ctx["collections_path"]},
-                   notes=["gpu_validate rows read the recorded H200 sysroot copied into the node at /opt/h200",
-                          "the podman connection cannot pass standard input, so the 'via action plugin' rows ran "
-                          "the plain protocol too (the plugin's fallback): the two rows differ by noise only"])
+    inv = ["-i", f"{node['host']},", "-c", "ssh", "-u", "root", "-e", "ansible_python_interpreter=/usr/bin/python3",
+           "-e", f"ansible_ssh_private_key_file={node['key']}"]
+    tmp = tempfile.mkdtemp(prefix="gpunode-bench-podman-")
+    env = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=300s -o UserKnownHostsFile=/dev/null "
+                               "-o StrictHostKeyChecking=no -o LogLevel=ERROR",
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(tmp, "cp")}
+    try:
+        per_task_table(ctx, "Inside ansible-playbook, one Podman node over SSH",
+                       "The node is a Debian bookworm systemd container (tests/nodes) reached over SSH with "
+                       "pipelining and ControlPersist, as the Molecule scenarios reach it.",
+                       inv, {"config": "/etc/containerd/config.toml", "sysroot": "/opt/h200"}, ctx["tasks"],
+                       env_extra=env,
+                       notes=["gpu_validate rows read the recorded H200 sysroot copied into the node at /opt/h200",
+                              "the Python tomlkit module uses Debian's python3-tomlkit on the node"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------------ role
+ROLE_FLOWS = [
+    ("gpu_node role", os.path.join(ROOT, "molecule/resources/converge.yml")),
+    ("ansible.builtin twin", os.path.join(HERE, "role/builtin.yml")),
+]
+
+
+def recap(stdout):
+    """Sums of the PLAY RECAP counters over all hosts: {'ok': .., 'changed': .., 'failed': .., ...}."""
+    totals = {}
+    for key, value in re.findall(r"\b(ok|changed|unreachable|failed|skipped|rescued|ignored)=(\d+)", stdout):
+        totals[key] = totals.get(key, 0) + int(value)
+    return totals
+
+
+def role_env(ctx, tmp):
+    role = ctx["role"]
+    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_LIBRARY=LIBRARY,
+                ANSIBLE_ACTION_PLUGINS=ctx["action_plugins"], ANSIBLE_PIPELINING="true",
+                ANSIBLE_REMOTE_USER="root", ANSIBLE_PRIVATE_KEY_FILE=role["key"], ANSIBLE_HOST_KEY_CHECKING="false",
+                ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=300s -o UserKnownHostsFile=/dev/null "
+                                 "-o StrictHostKeyChecking=no -o LogLevel=ERROR",
+                ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(tmp, "cp"), ANSIBLE_FORKS=str(len(role["nodes"])),
+                GPUNODE_APTREPO=role["aptrepo"])
+
+
+def role_play(ctx, env, inventory, playbook, limit=None):
+    """One ansible-playbook run: (seconds, recap totals); raises with the output's tail when it fails."""
+    argv = [ctx["ansible_playbook"], "-i", inventory, playbook] + (["--limit", limit] if limit else [])
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT)
+    took = time.perf_counter() - t0
+    totals = recap(out.stdout)
+    if out.returncode != 0 or totals.get("failed") or totals.get("unreachable"):
+        raise RuntimeError(f"{os.path.relpath(playbook, ROOT)} failed:\n{out.stdout[-2000:]}{out.stderr[-800:]}")
+    return took, totals
+
+
+def section_role(ctx):
+    role = ctx["role"]
+    nodes = role["nodes"]  # [{"name", "ip", "container"}], in order
+    counts = [n for n in role["counts"] if n <= len(nodes)]
+    tmp = tempfile.mkdtemp(prefix="gpunode-bench-role-")
+    try:
+        # The Molecule nodes' settings: the role's variables for the signed test repository, as group_vars.
+        inventory = os.path.join(tmp, "inventory")
+        os.makedirs(os.path.join(inventory, "group_vars"))
+        shutil.copy(os.path.join(ROOT, "molecule/resources/group_vars/gpu_nodes.yml"),
+                    os.path.join(inventory, "group_vars/gpu_nodes.yml"))
+        with open(os.path.join(inventory, "hosts.ini"), "w") as f:
+            f.write("[gpu_nodes]\n" + "".join(f"{n['name']} ansible_host={n['ip']}\n" for n in nodes))
+        env = role_env(ctx, tmp)
+        prepare = os.path.join(ROOT, "molecule/resources/prepare.yml")
+        reps = ctx["reps"]
+        results, first_runs, toolkit_rows = {}, [], []
+        for label, playbook in ROLE_FLOWS:
+            # Every flow starts from the same nodes: a cluster installer's containerd config, containerd running.
+            role_play(ctx, env, inventory, prepare)
+            took, totals = role_play(ctx, env, inventory, playbook)
+            first_runs.append([label, f"{len(nodes)}", f"{took:.2f} s", str(totals.get("changed", 0))])
+            for n in counts:
+                limit = ",".join(node["name"] for node in nodes[:n])
+                times, changed = [], 0
+                for _ in range(reps):
+                    took, totals = role_play(ctx, env, inventory, playbook, limit)
+                    times.append(took)
+                    changed += totals.get("changed", 0)
+                results[(label, n)] = (statistics.median(times), changed)
+            if label == "gpu_node role":
+                toolkit_rows = toolkit_on_node(ctx, nodes[0]["container"])
+        role_label, twin_label = ROLE_FLOWS[0][0], ROLE_FLOWS[1][0]
+        rows = []
+        for n in counts:
+            r, rc = results[(role_label, n)]
+            b, bc = results[(twin_label, n)]
+            ok = rc == 0 and bc == 0
+            goal = f"{verdict(b / r >= 3)} (>= 3x)" if ok else f"NOT IDEMPOTENT (changed: role {rc}, twin {bc})"
+            rows.append([str(n), f"{r:.2f} s", f"{b:.2f} s", f"{b / r:.2f}x", goal])
+        notes = []
+        if len(counts) > 1:
+            lo, hi = counts[0], counts[-1]
+            for label in (role_label, twin_label):
+                growth = (results[(label, hi)][0] - results[(label, lo)][0]) / (hi - lo)
+                notes.append(f"{label}: each node beyond the first adds {growth:.2f} s "
+                             f"({lo} to {hi} nodes, forks = {len(nodes)})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    add_table("The node role's idempotent run on Podman nodes",
+              "Debian bookworm systemd nodes with containerd 1.6 (tests/nodes), reached over SSH with pipelining and "
+              "ControlPersist, as in the Molecule scenarios; the toolkit from the signed test repository, pinned and "
+              "held. Each flow first runs once on every node (the first-run table), then its second, idempotent run "
+              f"is timed on the first 1, 2, 4 and 8 nodes (`--limit`), median of {reps}. The role is "
+              "molecule/resources/converge.yml (gpu_node, the modules through their action plugins); the twin is "
+              "bench/role/builtin.yml (key, fingerprint, keyring, list, pinned apt install, holds, blockinfile in "
+              "containerd's config, the same checks). A verdict needs changed=0 in every timed run.",
+              ["nodes", "gpu_node role", "ansible.builtin twin", "twin / role", "goal"], rows, notes)
+    add_table("First run of each flow", "From a cluster installer's config (the role's first run also installs the "
+              "toolkit; the twin's finds it installed, and re-adds the runtime to the reset config).",
+              ["flow", "nodes", "time", "changed tasks"], first_runs)
+    add_table("nvidia_toolkit run directly on a node with the toolkit installed",
+              f"On the first node after the role's runs, started by bench/spawn.rs inside the node, {ctx['runs']} runs "
+              "after one warm-up. The module's idempotent path: key parsed and fingerprint checked, keyring, list "
+              "file, dpkg's status for the four pinned packages and their holds, no apt run. Beside it the Python "
+              "modules a role would run on the node for part of that work (ansible-core "
+              f"{ctx['ansible_version']} module_utils copied into the node, run as `python3 module.py ARGS_FILE`).",
+              ["module", "median", "p90", "CPU", "peak RSS", "result"], toolkit_rows)
+
+
+def toolkit_on_node(ctx, container):
+    """The direct-run rows for nvidia_toolkit on a node the role set up (keyring, list and packages in place)."""
+    podman = ["podman", "exec", container]
+    subprocess.run(podman + ["mkdir", "-p", "/opt/bench/py/ansible"], check=True)
+    for src, dst in [(ctx["spawn"], "/opt/bench/spawn"), (os.path.join(LIBRARY, "nvidia_toolkit"), "/opt/bench/"),
+                     (os.path.join(HERE, "python/toolkit_check_py.py"), "/opt/bench/"),
+                     (os.path.join(ctx["ansible_package"], "module_utils"), "/opt/bench/py/ansible/"),
+                     # Not named apt.py: Python would import it for python3-apt's `apt` package.
+                     (os.path.join(ctx["ansible_package"], "modules/apt.py"), "/opt/bench/builtin_apt.py")]:
+        subprocess.run(["podman", "cp", src, f"{container}:{dst}"], check=True)
+    subprocess.run(podman + ["touch", "/opt/bench/py/ansible/__init__.py"], check=True)
+    group_vars = os.path.join(ROOT, "molecule/resources/group_vars/gpu_nodes.yml")
+    settings = dict(re.findall(r"^(gpu_node_\w+): \"?([^\"\n]*)\"?$", open(group_vars).read(), re.M))
+    aptrepo = ctx["role"]["aptrepo"]
+    packages = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
+                "libnvidia-container1"]
+    version = settings["gpu_node_toolkit_version"]
+    # The arguments the role passes (roles/gpu_node/tasks/present.yml) with the test nodes' settings.
+    module_args = {"state": "present", "version": version, "packages": packages,
+                   "repo_url": "file:/srv/aptrepo/good/stable/deb/$(ARCH)", "channel": "stable",
+                   "key": open(os.path.join(aptrepo, "key.asc")).read(),
+                   "fingerprint": open(os.path.join(aptrepo, "fingerprint")).read().strip(),
+                   "keyring_path": "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg",
+                   "list_path": "/etc/apt/sources.list.d/nvidia-container-toolkit.list",
+                   "hold": True, "driver_check": "warn"}
+    cases = [
+        ("nvidia_toolkit (whole idempotent path)", ["/opt/bench/nvidia_toolkit", "/opt/bench/tk.args"], module_args),
+        ("Python: dpkg-query check only (bench/python)",
+         ["/usr/bin/python3", "/opt/bench/toolkit_check_py.py", "/opt/bench/py.args"],
+         {"ANSIBLE_MODULE_ARGS": {"packages": packages}}),
+        ("Python: ansible.builtin.apt, the pinned packages only",
+         ["/usr/bin/python3", "/opt/bench/builtin_apt.py", "/opt/bench/apt.args"],
+         {"ANSIBLE_MODULE_ARGS": {"name": [f"{p}={version}" for p in packages], "state": "present",
+                                  "allow_change_held_packages": True}}),
+        ("(/bin/true: the launcher's floor)", ["/bin/true"], None),
+    ]
+    rows = []
+    for label, argv, args in cases:
+        if args is not None:
+            with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+                json.dump(args, f)
+                f.flush()
+                subprocess.run(["podman", "cp", f.name, f"{container}:{argv[-1]}"], check=True)
+        env = ["env", "PYTHONPATH=/opt/bench/py"]
+        subprocess.run(podman + env + ["/opt/bench/spawn", "1", "/opt/bench/first.out", *argv], check=True,
+                       capture_output=True)
+        first = subprocess.run(podman + ["cat", "/opt/bench/first.out"], capture_output=True, text=True).stdout
+        out = subprocess.run(podman + env + ["/opt/bench/spawn", str(ctx["runs"]), "/dev/null", *argv], check=True,
+                             capture_output=True, text=True).stdout
+        samples = [tuple(int(x) for x in line.split()) for line in out.splitlines() if line.strip()]
+        walls = [s[0] / 1e9 for s in samples]
+        result = "" if args is None else parse_result(first)
+        state = ""
+        if result != "":
+            state = ("FAILED: " + str(result.get("msg"))[:100]) if result.get("failed") else (
+                "changed (not idempotent!)" if result.get("changed") else "ok, changed=false")
+        rows.append([label, ms(statistics.median(walls)), ms(pct(walls, 0.9)),
+                     ms(statistics.median(s[3] / 1e9 for s in samples)), mib(max(s[1] for s in samples)), state])
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------------ main
@@ -398,7 +573,8 @@ def write_markdown(ctx, path):
              "why. The machine is shared and noisy: ratios between rows of one section are more stable than "
              "absolute times.", ""]
     titles = {"sizes": "Sizes", "direct": "Direct runs", "playbook": "Inside ansible-playbook (localhost)",
-              "ssh": "Over SSH with added latency", "podman": "On a Podman node"}
+              "ssh": "Over SSH with added latency", "podman": "On a Podman node",
+              "role": "The node role on 1 to 8 Podman nodes"}
     for name in SECTIONS:
         if name in blocks:
             lines += [f"## {titles[name]}", "", blocks[name], ""]
@@ -422,7 +598,7 @@ def main():
     ctx["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
     ctx["action_plugins"] = os.path.join(ROOT, "plugins/action")
     funcs = {"sizes": section_sizes, "direct": section_direct, "playbook": section_playbook,
-             "ssh": section_ssh, "podman": section_podman}
+             "ssh": section_ssh, "podman": section_podman, "role": section_role}
     ctx["argv_sections"] = []
     failed = False
     for s in a.sections:
