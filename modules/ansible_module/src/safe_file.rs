@@ -125,6 +125,29 @@ impl DirLock {
     }
 }
 
+impl DirLock {
+    /// Locks the directories that hold `files`: each directory once (two paths, or a path and a symlink, may
+    /// name one directory, and a second lock on it would wait for the first until the timeout) and in the
+    /// order of their (device, inode), so two runs locking the same directories cannot deadlock. A directory
+    /// that does not exist yet is skipped: there is nothing in it to interleave with.
+    pub fn acquire_all(files: &[&Path], timeout: Duration) -> Result<Vec<DirLock>> {
+        let mut dirs: Vec<(DirId, &Path)> = Vec::new();
+        for file in files {
+            let Ok(meta) = fs::metadata(parent_dir(file)) else {
+                continue;
+            };
+            let id = (meta.dev(), meta.ino());
+            if meta.is_dir() && !dirs.iter().any(|(d, _)| *d == id) {
+                dirs.push((id, file));
+            }
+        }
+        dirs.sort_by_key(|(id, _)| *id);
+        dirs.into_iter()
+            .map(|(_, file)| DirLock::acquire(file, timeout))
+            .collect()
+    }
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -182,6 +205,19 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_file: NewFile) -> Result<(
         .with_context(|| format!("cannot replace {}", target.display()))?;
     sync_dir(&dir);
     Ok(())
+}
+
+/// A new temporary file beside `path`, removed on drop: for a candidate a program checks before the real write
+/// (relative paths in it resolve as in `path`). Named like `write_atomic`'s temp files, so a run killed while
+/// the candidate existed leaves nothing the next locked write does not clean up.
+pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(path);
+    let name = temp_base(path);
+    if holds_lock(&dir) {
+        remove_stale_temps(&dir, name);
+    }
+    temp_file(&dir, name)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
 }
 
 /// How many random characters a temp file's name has (ASCII letters and digits).

@@ -227,3 +227,53 @@ fn without_the_lock_leftover_temp_files_are_kept() {
         2 + LOOKALIKES.len()
     );
 }
+
+#[test]
+fn locking_several_files_locks_each_directory_once() {
+    // Two names for one directory (a path and a symlink to it) must not make the run wait for itself.
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let link = other.path().join("link");
+    symlink(dir.path(), &link).unwrap();
+    let files = [
+        dir.path().join("config.toml"),
+        link.join("drop-in.toml"),
+        other.path().join("x.list"),
+        dir.path().join("missing/sub.toml"),
+    ];
+    let files: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let start = Instant::now();
+    let locks = DirLock::acquire_all(&files, Duration::from_millis(500)).unwrap();
+    assert!(start.elapsed() < Duration::from_millis(400));
+    // Both existing directories once; the missing one skipped.
+    assert_eq!(locks.len(), 2);
+    // And they are really held: another lock on either waits and gives up.
+    for f in [files[0], files[2]] {
+        assert!(DirLock::acquire(f, Duration::from_millis(50)).is_err());
+    }
+    drop(locks);
+    DirLock::acquire(files[1], Duration::from_millis(50)).expect("free once released");
+}
+
+#[test]
+fn a_candidate_beside_a_locked_file_cleans_leftovers_and_goes_away() {
+    let (dir, path) = folder_with_leftovers();
+    let _lock = DirLock::acquire(&path, Duration::from_secs(5)).unwrap();
+    let candidate = ansible_module::safe_file::temp_beside(&path).unwrap();
+    let name = candidate
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(".config.toml.") && name.ends_with(".tmp"),
+        "{name}"
+    );
+    let mut kept: Vec<&str> = LOOKALIKES.to_vec();
+    kept.push(&name);
+    kept.sort();
+    assert_eq!(others(dir.path(), &["config.toml"]), kept);
+    drop(candidate);
+    assert_eq!(others(dir.path(), &["config.toml"]).len(), LOOKALIKES.len());
+}

@@ -122,13 +122,15 @@ pub fn run(m: &mut Module) -> Result<Response> {
     };
 
     // Hold the directory lock from the read to the write, so no other run interleaves.
-    let _locks = (
-        lock_dir(&target, check)?,
-        match &drop_target {
-            Some(d) if d.parent() != target.parent() => lock_dir(d, check)?,
-            _ => None,
-        },
-    );
+    let edited: Vec<&Path> = std::iter::once(target.as_path())
+        .chain(drop_target.as_deref())
+        .collect();
+    if !check {
+        for file in &edited {
+            create_parent(file)?;
+        }
+    }
+    let _locks = DirLock::acquire_all(&edited, LOCK_WAIT)?;
     let before = read_text(&target)?;
     let containerd = containerd::find();
 
@@ -462,40 +464,23 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Locks the directory of `file` when it exists (a missing one is created at write time, outside check mode).
-fn lock_dir(file: &Path, check: bool) -> Result<Option<DirLock>> {
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        if check {
-            return Ok(None);
+/// Creates the directory `file` goes in when it is missing (a run that writes it locks that directory first).
+fn create_parent(file: &Path) -> Result<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
         }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        _ => Ok(()),
     }
-    DirLock::acquire(file, LOCK_WAIT).map(Some)
 }
 
 /// Writes `text` to a temporary file beside `file` (so relative `imports` resolve the same way) and
 /// validates it; the temporary file is removed whatever the outcome.
 fn validate_candidate(how: &Validate, file: &Path, text: &str) -> Result<()> {
     use std::io::Write as _;
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("config");
-    // Not named *.toml: a running containerd's `imports` glob must never pick the candidate up.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name))
-        .suffix(".validate")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // Beside the file, so relative `imports` resolve the same way; never named *.toml, so a running
+    // containerd's `imports` glob cannot pick the candidate up.
+    let mut tmp = safe_file::temp_beside(file)?;
     tmp.write_all(text.as_bytes())?;
     tmp.flush()?;
     containerd::validate(how, tmp.path()).with_context(|| {

@@ -16,10 +16,11 @@ pub mod params;
 pub mod plan;
 pub mod secrets;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use ansible_module::{safe_file, Diff, Module, ModuleSpec, Response};
+use ansible_module::safe_file::{self, DirLock};
+use ansible_module::{Diff, Module, ModuleSpec, Response};
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Map, Value};
 
@@ -52,6 +53,11 @@ pub fn converge(
     driver_file: &Path,
 ) -> Result<Response> {
     let started = Instant::now();
+    // The keyring's and the list's directories stay locked from the first read to the last write, so two runs
+    // never interleave their changes (the same lock containerd_runtime takes for containerd's config).
+    let managed = b.managed_paths(p);
+    let managed: Vec<&Path> = managed.iter().map(PathBuf::as_path).collect();
+    let _locks = DirLock::acquire_all(&managed, p.lock_timeout)?;
     if p.state == State::Absent {
         return absent(m, p, b);
     }

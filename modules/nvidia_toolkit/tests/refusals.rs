@@ -262,3 +262,28 @@ fn relative_and_dotdot_paths_are_refused_before_anything_is_touched() {
         assert_eq!(listing(node.dir.path()), before, "{option}={value}");
     }
 }
+
+#[test]
+fn a_run_waits_for_the_lock_another_run_holds_on_the_list_folder() {
+    let node = Node::new();
+    let c = cert();
+    let armored = String::from_utf8(c.armored().to_vec().unwrap()).unwrap();
+    let list = node.path("sources.list.d/nvidia-container-toolkit.list");
+    let held = ansible_module::safe_file::DirLock::acquire(
+        Path::new(&list),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let before = listing(node.dir.path());
+    let mut args = node.args(&armored, &c.fingerprint().to_hex());
+    args["lock_timeout"] = json!(1);
+    let out = run(args);
+    assert_eq!(out["failed"], json!(true), "{out}");
+    let msg = out["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("cannot lock") && msg.contains("sources.list.d"),
+        "{msg}"
+    );
+    assert_eq!(listing(node.dir.path()), before);
+    drop(held);
+}
