@@ -544,7 +544,7 @@ def toolkit_on_node(ctx, container):
 def section_block(ctx, name):
     """One bench section's tables as markdown, between markers so a later partial run replaces only it."""
     lines = [f"<!-- section:{name} -->",
-             f"*Section started {ctx['date']}, load average {ctx['load']}, {ctx['machine']}.*", ""]
+             f"*Section started {ctx['started'][name]}, {ctx['machine']}.*", ""]
     for sec, title, intro, header, rows, notes in report:
         if sec != name:
             continue
@@ -594,8 +594,7 @@ def main():
     a = ap.parse_args()
     with open(a.context) as f:
         ctx = json.load(f)
-    ctx["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    ctx["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    ctx["started"] = {}
     ctx["action_plugins"] = os.path.join(ROOT, "plugins/action")
     funcs = {"sizes": section_sizes, "direct": section_direct, "playbook": section_playbook,
              "ssh": section_ssh, "podman": section_podman, "role": section_role}
@@ -603,8 +602,9 @@ def main():
     failed = False
     for s in a.sections:
         current["section"] = s
-        ctx["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        ctx["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
+        # When each section started and how loaded the machine was then, for its block in the markdown.
+        ctx["started"][s] = (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                             + ", load average " + " ".join(open("/proc/loadavg").read().split()[:3]))
         try:
             funcs[s](ctx)
         except Exception as e:  # one section failing must not lose the others' figures
