@@ -123,9 +123,7 @@ impl DirLock {
             }
         }
     }
-}
 
-impl DirLock {
     /// Locks the directories that hold `files`: each directory once (two paths, or a path and a symlink, may
     /// name one directory, and a second lock on it would wait for the first until the timeout) and in the
     /// order of their (device, inode), so two runs locking the same directories cannot deadlock. A directory

@@ -3,7 +3,9 @@
 
 use std::cmp::Ordering;
 
-use crate::node::{version_cmp, version_token, Node};
+use ansible_module::version;
+
+use crate::node::{version_token, Node};
 use crate::pci::PciGpu;
 use crate::report::Check;
 
@@ -49,7 +51,7 @@ pub fn check(node: &Node, gpus: &[PciGpu], min_version: &str) -> Check {
     } else {
         "proprietary kernel module"
     };
-    if version_cmp(&version, min_version) == Ordering::Less {
+    if version::compare(&version, min_version) == Ordering::Less {
         return Check::fail(
             ID,
             format!(

@@ -115,9 +115,6 @@ pub fn version_token(text: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Dotted versions compare numerically, part by part (`580.159.04` > `470.82.01`; missing parts are 0).
-pub use ansible_module::version::compare as version_cmp;
-
 #[cfg(test)]
 mod tests {
     use super::*;

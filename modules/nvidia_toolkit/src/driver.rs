@@ -33,9 +33,6 @@ fn is_dotted_number(w: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Dotted numeric versions compare part by part (`470.82.01` < `470.103.01` < `580.159.04`).
-pub use ansible_module::version::compare;
-
 /// Finds the loaded driver's version: `proc_file` first, then `nvidia-smi` on PATH. `None` when neither
 /// answers (no driver loaded).
 pub fn detect(proc_file: &Path) -> Result<Option<DriverVersion>> {
