@@ -1,5 +1,6 @@
 //! Dotted numeric versions as NVIDIA drivers and tools print them (`580.159.04`, `470.82.01`, `1.17.8`),
-//! compared part by part as numbers, so `470.103.01` is newer than `470.82.01`.
+//! compared part by part as numbers, so `470.103.01` is newer than `470.82.01`; and the loaded driver's
+//! version as its kernel module reports it.
 
 use std::cmp::Ordering;
 
@@ -18,9 +19,28 @@ fn parts(version: &str) -> Vec<u64> {
     version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
+/// The driver version in the text of `/proc/driver/nvidia/version`: the first dotted number after "Module"
+/// on its `NVRM version` line, in the open and in the proprietary kernel module's wording.
+pub fn nvidia_driver(proc_text: &str) -> Option<String> {
+    let line = proc_text.lines().find(|l| l.starts_with("NVRM version"))?;
+    let after = line.split_once("Module").map_or(line, |(_, rest)| rest);
+    after
+        .split_whitespace()
+        .find(|w| is_dotted_number(w))
+        .map(String::from)
+}
+
+/// Digits in two or more dot-separated parts, none empty (`580.159.04`, not `x86_64` or `1.`).
+pub fn is_dotted_number(word: &str) -> bool {
+    word.contains('.')
+        && word
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::compare;
+    use super::{compare, nvidia_driver};
     use std::cmp::Ordering::*;
 
     #[test]
@@ -50,5 +70,17 @@ mod tests {
         assert_eq!(compare("580.159.04-1", "580.159"), Equal);
         assert_eq!(compare("580..04", "580.0.04"), Equal);
         assert_eq!(compare("-1", "0"), Equal);
+    }
+
+    #[test]
+    fn reads_the_driver_version_of_both_kernel_modules() {
+        // Recorded on a real H200 node (tests/fixtures/gpu-node/h200-2026-11-27, /proc/driver/nvidia/version).
+        let open = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \nGCC version:  gcc version 15.3.0 (GCC) \n";
+        assert_eq!(nvidia_driver(open).as_deref(), Some("580.159.04"));
+        let proprietary =
+            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.82.01  Tue Oct 26 20:16:42 UTC 2021\n";
+        assert_eq!(nvidia_driver(proprietary).as_deref(), Some("470.82.01"));
+        assert_eq!(nvidia_driver("GCC version: 12.2.0\n"), None);
+        assert_eq!(nvidia_driver("garbage"), None);
     }
 }

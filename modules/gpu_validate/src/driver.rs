@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use ansible_module::version;
 
-use crate::node::{version_token, Node};
+use crate::node::Node;
 use crate::pci::PciGpu;
 use crate::report::Check;
 
@@ -20,9 +20,7 @@ pub fn module_loaded(node: &Node) -> bool {
 
 /// The loaded kernel module's version, `None` when the module is not loaded.
 pub fn loaded_version(node: &Node) -> Option<String> {
-    let text = node.read(VERSION_FILE)?;
-    let line = text.lines().find(|l| l.starts_with("NVRM version"))?;
-    version_token(line.split_once("Module").map(|(_, r)| r).unwrap_or(line))
+    version::nvidia_driver(&node.read(VERSION_FILE)?)
 }
 
 /// The check itself.
