@@ -429,8 +429,9 @@ def section_role(ctx):
         for label, playbook in ROLE_FLOWS:
             # Every flow starts from the same nodes: a cluster installer's containerd config, containerd running.
             role_play(ctx, env, inventory, prepare)
-            took, totals = role_play(ctx, env, inventory, playbook)
-            first_runs.append([label, f"{len(nodes)}", f"{took:.2f} s", str(totals.get("changed", 0))])
+            (took, totals), first_sent = counted(ctx, env, tmp, nodes, lambda e: role_play(ctx, e, inventory, playbook))
+            first_runs.append([label, f"{len(nodes)}", f"{took:.2f} s", str(totals.get("changed", 0)),
+                               f"{first_sent / len(nodes) / 1024:.1f} KiB"])
             for n in counts:
                 limit = ",".join(node["name"] for node in nodes[:n])
                 times, changed = [], 0
@@ -439,6 +440,9 @@ def section_role(ctx):
                     times.append(took)
                     changed += totals.get("changed", 0)
                 results[(label, n)] = (statistics.median(times), changed)
+            # One more idempotent run on every node, untimed, through the byte-counting proxy.
+            _, idem_sent = counted(ctx, env, tmp, nodes, lambda e: role_play(ctx, e, inventory, playbook))
+            first_runs[-1].append(f"{idem_sent / len(nodes) / 1024:.1f} KiB")
             if label == "gpu_node role":
                 toolkit_rows = toolkit_on_node(ctx, nodes[0]["container"])
         role_label, twin_label = ROLE_FLOWS[0][0], ROLE_FLOWS[1][0]
@@ -467,9 +471,14 @@ def section_role(ctx):
               "bench/role/builtin.yml (key, fingerprint, keyring, list, pinned apt install, holds, blockinfile in "
               "containerd's config, the same checks). A verdict needs changed=0 in every timed run.",
               ["nodes", "gpu_node role", "ansible.builtin twin", "twin / role", "goal"], rows, notes)
-    add_table("First run of each flow", "From a cluster installer's config (the role's first run also installs the "
-              "toolkit; the twin's finds it installed, and re-adds the runtime to the reset config).",
-              ["flow", "nodes", "time", "changed tasks"], first_runs)
+    add_table("First run of each flow, and bytes sent to each node",
+              "From a cluster installer's config (the role's first run also installs the toolkit and fills the "
+              "action plugin's cache on each node; the twin's finds the toolkit installed, and re-adds the runtime "
+              "to the reset config). Bytes: controller-to-node through SSH (its compression and framing, and the "
+              "connection's set-up, included), counted by bench/delay_proxy.py with no delay as the ProxyCommand, "
+              "averaged over the nodes; for the first run and for one more idempotent run on every node.",
+              ["flow", "nodes", "first run", "changed tasks", "sent per node, first run",
+               "sent per node, idempotent run"], first_runs)
     add_table("nvidia_toolkit run directly on a node with the toolkit installed",
               f"On the first node after the role's runs, started by bench/spawn.rs inside the node, {ctx['runs']} runs "
               "after one warm-up. The module's idempotent path: key parsed and fingerprint checked, keyring, list "
@@ -477,6 +486,17 @@ def section_role(ctx):
               "modules a role would run on the node for part of that work (ansible-core "
               f"{ctx['ansible_version']} module_utils copied into the node, run as `python3 module.py ARGS_FILE`).",
               ["module", "median", "p90", "CPU", "peak RSS", "result"], toolkit_rows)
+
+
+def counted(ctx, env, tmp, nodes, play):
+    """Runs play(env) over fresh SSH connections through bench/delay_proxy.py (no delay), which counts the bytes
+    sent to each node: (play's result, bytes sent to all nodes)."""
+    run = tempfile.mkdtemp(prefix="count-", dir=tmp)
+    proxy = f"{ctx['python']} {os.path.join(HERE, 'delay_proxy.py')} 0 %h 22 {run}/%h"
+    counted_env = dict(env, ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(run, "cp"),
+                       ANSIBLE_SSH_ARGS=env["ANSIBLE_SSH_ARGS"] + f' -o ProxyCommand="{proxy}"')
+    result = play(counted_env)
+    return result, sum(read_count(os.path.join(run, n["ip"])) for n in nodes)
 
 
 def toolkit_on_node(ctx, container):
