@@ -350,13 +350,18 @@ def read_count(path):
 
 
 # ---------------------------------------------------------------------------------------------------- podman
+# How the benchmark's Podman nodes are reached (as the Molecule scenarios reach them): throw-away host keys,
+# one SSH master per node kept across the runs of a section.
+NODE_SSH_ARGS = ("-o ControlMaster=auto -o ControlPersist=300s -o UserKnownHostsFile=/dev/null "
+                 "-o StrictHostKeyChecking=no -o LogLevel=ERROR")
+
+
 def section_podman(ctx):
     node = ctx["podman_node"]
     inv = ["-i", f"{node['host']},", "-c", "ssh", "-u", "root", "-e", "ansible_python_interpreter=/usr/bin/python3",
            "-e", f"ansible_ssh_private_key_file={node['key']}"]
     tmp = tempfile.mkdtemp(prefix="gpunode-bench-podman-")
-    env = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=300s -o UserKnownHostsFile=/dev/null "
-                               "-o StrictHostKeyChecking=no -o LogLevel=ERROR",
+    env = {"ANSIBLE_SSH_ARGS": NODE_SSH_ARGS,
            "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(tmp, "cp")}
     try:
         per_task_table(ctx, "Inside ansible-playbook, one Podman node over SSH",
@@ -391,8 +396,7 @@ def role_env(ctx, tmp):
                 ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_LIBRARY=LIBRARY,
                 ANSIBLE_ACTION_PLUGINS=ctx["action_plugins"], ANSIBLE_PIPELINING="true",
                 ANSIBLE_REMOTE_USER="root", ANSIBLE_PRIVATE_KEY_FILE=role["key"], ANSIBLE_HOST_KEY_CHECKING="false",
-                ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=300s -o UserKnownHostsFile=/dev/null "
-                                 "-o StrictHostKeyChecking=no -o LogLevel=ERROR",
+                ANSIBLE_SSH_ARGS=NODE_SSH_ARGS,
                 ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(tmp, "cp"), ANSIBLE_FORKS=str(len(role["nodes"])),
                 GPUNODE_APTREPO=role["aptrepo"])
 
