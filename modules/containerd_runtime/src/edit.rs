@@ -19,44 +19,16 @@ pub struct RuntimeSpec {
     pub binary_path: String,
 }
 
-/// The base runtime to copy: the default runtime (unless it is one of ours or an `nvidia*` one), else
-/// `runc`, else `crun`. Returns its name and a copy of its table. When the default is one of ours (a
-/// `set_as_default` run), the default it replaced (recorded beside it) is the base again, so a second run
-/// copies what the first one did.
-pub fn find_base(root: &Item, layout: &Layout, ours: &[String]) -> Option<(String, Item)> {
-    find_base_with(
-        root,
-        layout,
-        ours,
-        recorded_default(root, layout).as_deref(),
-    )
-}
-
-/// [`find_base`] with the default to fall back on when the document's default is one of ours (drop-in
-/// mode: the default the drop-in replaced, recorded in the drop-in or still in the config).
-pub fn find_base_with(
-    root: &Item,
-    layout: &Layout,
-    ours: &[String],
-    replaced: Option<&str>,
-) -> Option<(String, Item)> {
-    // A runtime of ours (or another NVIDIA one) is never a base: it would be copied onto itself.
-    let usable = |d: &str| !d.starts_with("nvidia") && !ours.iter().any(|o| o == d);
+/// The base a new runtime is copied from: the config's default runtime, whatever its name (so an EKS-style
+/// config whose default is `nvidia` with `SystemdCgroup` and `base_runtime_spec` passes them on), else `runc`.
+/// Returns its name and a copy of its table.
+pub fn find_base(root: &Item, layout: &Layout) -> Option<(String, Item)> {
     let default = default_of(root, layout);
-    let default = match default.as_deref() {
-        Some(d) if usable(d) => Some(d.to_string()),
-        Some(_) => replaced.filter(|r| usable(r)).map(str::to_string),
-        None => None,
-    };
-    let candidates = default
-        .into_iter()
-        .chain(["runc".to_string(), "crun".to_string()])
-        .filter(|n| !ours.iter().any(|o| o == n));
-    for name in candidates {
+    for name in default.into_iter().chain(["runc".to_string()]) {
         let mut path = layout.runtimes();
         path.push(&name);
         if let Some(item) = tomlx::get(root, &path).filter(|i| i.is_table_like()) {
-            return Some((name.clone(), item.clone()));
+            return Some((name, item.clone()));
         }
     }
     None
@@ -71,9 +43,21 @@ pub fn default_of(root: &Item, layout: &Layout) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The default runtime a `set_as_default` replaced, as recorded in the comment after
-/// `default_runtime_name`.
-pub fn recorded_default(root: &Item, layout: &Layout) -> Option<String> {
+/// What the marker after `default_runtime_name` says this module replaced.
+#[derive(Debug, Clone)]
+pub enum Replaced {
+    /// The default it replaced, as written in the file (its quoting kept).
+    Name(Value),
+    /// There was no `default_runtime_name` (containerd then uses `runc`).
+    Unset,
+}
+
+/// The marker's word for a default that was not set.
+const UNSET: &str = "unset";
+
+/// The default runtime a `set_as_default` replaced, as recorded in the comment after `default_runtime_name`;
+/// `None` when there is no marker: the default was set by someone else.
+pub fn recorded_default(root: &Item, layout: &Layout) -> Option<Replaced> {
     let mut path = layout.containerd();
     path.push("default_runtime_name");
     match tomlx::get(root, &path) {
@@ -82,17 +66,24 @@ pub fn recorded_default(root: &Item, layout: &Layout) -> Option<String> {
     }
 }
 
-fn recorded_in(v: &Value) -> Option<String> {
-    v.decor()
+fn recorded_in(v: &Value) -> Option<Replaced> {
+    let rest = v
+        .decor()
         .suffix()
         .and_then(|s| s.as_str())
-        .and_then(|s| s.trim().strip_prefix(WAS_MARK.trim_end()))
-        .and_then(|rest| rest.trim().parse::<Value>().ok())
-        .and_then(|p| p.as_str().map(str::to_string))
+        .and_then(|s| s.trim().strip_prefix(WAS_MARK.trim_end()))?
+        .trim();
+    if rest == UNSET {
+        return Some(Replaced::Unset);
+    }
+    let parsed = rest.parse::<Value>().ok()?;
+    parsed.as_str()?;
+    Some(Replaced::Name(parsed.decorated("", "")))
 }
 
-/// The table a runtime should have: a copy of the base (every key, so `SystemdCgroup`, `sandboxer` and the
-/// rest are inherited) or the reference's fallback, with `runtime_type` filled in and `BinaryName` set.
+/// The table a new runtime should have: a copy of the base (every key, so `SystemdCgroup`,
+/// `base_runtime_spec`, `sandboxer` and the rest are inherited) or the reference's fallback, then the keys
+/// this module owns ([`set_owned`]).
 pub fn desired_runtime(
     base: Option<&Item>,
     rt: &RuntimeSpec,
@@ -111,23 +102,39 @@ pub fn desired_runtime(
             t.insert("privileged_without_host_devices", toml_edit::value(false));
             t.insert("runtime_engine", toml_edit::value(""));
             t.insert("runtime_root", toml_edit::value(""));
-            t.insert("runtime_type", toml_edit::value(runtime_type));
             Item::Table(t)
         }
     };
+    set_owned(&mut item, rt, runtime_type, annotations, layout)?;
+    Ok(item)
+}
+
+/// Sets the keys this module owns in a runtime's table, and nothing else: `runtime_type` where it is
+/// missing or empty (a copied base's own type wins, as in the reference), `container_annotations` when the
+/// task gives some, and `options.BinaryName` (plus `options.Runtime` in version 1 configs). An existing
+/// runtime keeps every other key: its `SystemdCgroup`, `base_runtime_spec` and the like are someone's
+/// working settings.
+pub fn set_owned(
+    item: &mut Item,
+    rt: &RuntimeSpec,
+    runtime_type: &str,
+    annotations: &[String],
+    layout: &Layout,
+) -> Result<()> {
     let empty_type = item
         .get("runtime_type")
         .and_then(Item::as_str)
         .map_or(true, str::is_empty);
     if empty_type {
-        tomlx::set_value(&mut item, "runtime_type", runtime_type.into())?;
+        tomlx::set_value(item, "runtime_type", runtime_type.into())?;
     }
     if !annotations.is_empty() {
         let list: Array = annotations.iter().map(String::as_str).collect();
-        tomlx::set_value(&mut item, "container_annotations", Value::Array(list))?;
+        tomlx::set_value(item, "container_annotations", Value::Array(list))?;
     }
-    let options = tomlx::ensure_table(&mut item, &["options"])?;
-    if let Item::Table(t) = options {
+    let fresh = item.get("options").is_none();
+    let options = tomlx::ensure_table(item, &["options"])?;
+    if let (true, Item::Table(t)) = (fresh, &mut *options) {
         // A fresh options table prints its own header (an implicit one would vanish with its keys).
         t.set_implicit(false);
     }
@@ -135,7 +142,13 @@ pub fn desired_runtime(
     if layout.version <= 1 {
         tomlx::set_value(options, "Runtime", rt.binary_path.as_str().into())?;
     }
-    Ok(item)
+    Ok(())
+}
+
+/// Sets `options.SystemdCgroup` (a new runtime with no base in the file takes the kubelet's cgroup driver).
+pub fn set_systemd_cgroup(item: &mut Item, systemd: bool) -> Result<()> {
+    let options = tomlx::ensure_table(item, &["options"])?;
+    tomlx::set_value(options, "SystemdCgroup", systemd.into())
 }
 
 /// A copied table keeps its indentation but not the comments written above its headers and keys.
@@ -153,81 +166,118 @@ fn tidy_copy(item: &mut Item) {
     }
 }
 
-/// Puts one runtime's table in place: updates an existing one key by key, or inserts the new table.
-pub fn put_runtime(root: &mut Item, layout: &Layout, name: &str, desired: &Item) -> Result<()> {
+/// Puts one runtime's table in place: an existing table gets only the keys this module owns (`desired` is
+/// not used for it), a missing one is inserted as `desired()` builds it.
+pub fn put_runtime(
+    root: &mut Item,
+    layout: &Layout,
+    rt: &RuntimeSpec,
+    runtime_type: &str,
+    annotations: &[String],
+    desired: impl FnOnce() -> Result<Item>,
+) -> Result<()> {
     let runtimes = tomlx::ensure_table(root, &layout.runtimes())?;
     let t = runtimes
         .as_table_like_mut()
         .expect("ensure_table returns a table");
-    match t.get_mut(name) {
-        Some(existing) if existing.is_table_like() => tomlx::sync(existing, desired),
-        Some(existing) => *existing = desired.clone(),
+    match t.get_mut(&rt.name) {
+        Some(existing) if existing.is_table_like() => {
+            set_owned(existing, rt, runtime_type, annotations, layout)
+        }
+        Some(existing) => {
+            *existing = desired()?;
+            Ok(())
+        }
         None => {
+            let desired = desired()?;
             let item = if runtimes.is_inline_table() {
-                match desired.clone().into_value() {
+                match desired.into_value() {
                     Ok(v) => Item::Value(v),
                     Err(i) => i,
                 }
             } else {
-                desired.clone()
+                desired
             };
             runtimes
                 .as_table_like_mut()
                 .expect("a table")
-                .insert(name, item);
+                .insert(&rt.name, item);
+            Ok(())
         }
+    }
+}
+
+/// Writes a table as it is (the base runtime a new file needs beside ours), unless one is there already.
+pub fn put_table(root: &mut Item, layout: &Layout, name: &str, table: &Item) -> Result<()> {
+    let runtimes = tomlx::ensure_table(root, &layout.runtimes())?;
+    let t = runtimes.as_table_like_mut().expect("a table");
+    if !t.contains_key(name) {
+        t.insert(name, table.clone());
     }
     Ok(())
 }
 
-/// `default_runtime_name = name`, remembering the default it replaces in a trailing comment.
+/// `default_runtime_name = name`, recording the default it replaces (or that there was none) in a trailing
+/// comment: only a default with this marker is ever undone.
 pub fn set_default(root: &mut Item, layout: &Layout, name: &str) -> Result<()> {
     let containerd = tomlx::ensure_table(root, &layout.containerd())?;
-    let previous = containerd
-        .get("default_runtime_name")
-        .and_then(Item::as_str)
-        .map(str::to_string);
-    if previous.as_deref() == Some(name) {
+    let previous = match containerd.get("default_runtime_name") {
+        Some(Item::Value(v)) => Some(v.clone()),
+        _ => None,
+    };
+    if previous.as_ref().and_then(Value::as_str) == Some(name) {
         return Ok(());
     }
     tomlx::set_value(containerd, "default_runtime_name", name.into())?;
-    if let Some(prev) = previous {
-        if let Some(Item::Value(v)) = containerd
-            .as_table_like_mut()
-            .and_then(|t| t.get_mut("default_runtime_name"))
-        {
-            v.decor_mut()
-                .set_suffix(format!(" {}{}", WAS_MARK, Value::from(prev.as_str())));
-        }
+    let record = match &previous {
+        Some(v) => v.clone().decorated("", "").to_string(),
+        None => UNSET.to_string(),
+    };
+    if let Some(Item::Value(v)) = containerd
+        .as_table_like_mut()
+        .and_then(|t| t.get_mut("default_runtime_name"))
+    {
+        v.decor_mut().set_suffix(format!(" {}{}", WAS_MARK, record));
     }
     Ok(())
 }
 
-/// Removes a `default_runtime_name` that names `name`: back to the default it replaced when that was
-/// recorded, else deleted (containerd then uses `runc`). Returns whether anything changed.
-pub fn clear_default(root: &mut Item, layout: &Layout, name: &str) -> bool {
+/// What [`undo_default`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultUndo {
+    /// `default_runtime_name` does not name the runtime: nothing to do.
+    NotThisRuntime,
+    /// It named the runtime with this module's marker: put back as it was.
+    Restored,
+    /// It names the runtime without the marker: someone else made it the default; left as it is.
+    SetElsewhere,
+}
+
+/// Undoes a `default_runtime_name = name` that this module set (its marker says what it replaced: that
+/// default is put back, or the key removed when there was none). A default set by anyone else stays.
+pub fn undo_default(root: &mut Item, layout: &Layout, name: &str) -> DefaultUndo {
     let mut path = layout.containerd();
     path.push("default_runtime_name");
     let Some(Item::Value(v)) = tomlx::get_mut(root, &path) else {
-        return false;
+        return DefaultUndo::NotThisRuntime;
     };
     if v.as_str() != Some(name) {
-        return false;
+        return DefaultUndo::NotThisRuntime;
     }
-    let recorded = recorded_in(v);
-    match recorded {
-        Some(prev) => {
+    match recorded_in(v) {
+        Some(Replaced::Name(prev)) => {
             let prefix = v.decor().prefix().cloned();
-            *v = Value::from(prev.as_str());
+            *v = prev;
             if let Some(p) = prefix {
                 v.decor_mut().set_prefix(p);
             }
         }
-        None => {
+        Some(Replaced::Unset) => {
             tomlx::remove_and_prune(root, &path);
         }
+        None => return DefaultUndo::SetElsewhere,
     }
-    true
+    DefaultUndo::Restored
 }
 
 /// `enable_cdi = true` where this version's CRI plugin reads it.
@@ -270,8 +320,10 @@ pub fn ensure_import(doc: &mut DocumentMut, entry: &str) -> Result<()> {
 /// Takes `entries` out of the top-level `imports`; an emptied `imports` goes too.
 pub fn remove_imports(doc: &mut DocumentMut, entries: &[String]) {
     if let Some(Item::Value(Value::Array(a))) = doc.get_mut("imports") {
+        let before = a.len();
         a.retain(|v| !v.as_str().is_some_and(|s| entries.iter().any(|e| e == s)));
-        if a.is_empty() {
+        // A list that was empty before (`imports = []` in `containerd config default`) is not ours to drop.
+        if a.is_empty() && a.len() < before {
             doc.as_table_mut().remove("imports");
         }
     }

@@ -6,7 +6,7 @@
 //! - [`plan::plan`]`(input: Option<&str>, opts: &Options) -> Result<Plan>`: the in-place edit of one config
 //!   text (`None`: the file does not exist). [`Plan`] holds `config: FileChange { before, after }` (`after:
 //!   None` deletes the file), `config_version`, `runtime` (the resulting table as JSON), `default_runtime_name`,
-//!   `no_base`, and `changed()` / `restart_required()` (parsed data compared, not bytes).
+//!   `base` (where a new runtime's table came from), and `changed()` / `restart_required()` (parsed data compared, not bytes).
 //! - [`plan::plan_drop_in`]`(config, drop_in, import, opts)`: the same in drop-in mode (the runtimes in the
 //!   drop-in, `import` added to the config's `imports`); `Plan::drop_in` then holds the drop-in's change.
 //! - [`plan::data_of`]`(text)`: what containerd would load from a text, as JSON (formatting ignored).
@@ -16,6 +16,7 @@
 
 pub mod containerd;
 pub mod edit;
+pub mod kubelet;
 pub mod layout;
 pub mod owners;
 pub mod params;
@@ -61,9 +62,13 @@ pub fn spec() -> ModuleSpec {
             .choices(&["present", "absent"]),
         Opt::bool("backup").default(false),
         Opt::str("validate").default("auto"),
+        Opt::path("kubelet_config").default(KUBELET_CONFIG),
     ])
     .supports_check_mode()
 }
+
+/// Where kubeadm (and Kubespray, which runs it) writes the kubelet's configuration.
+pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 
 /// How long a run waits for another run editing the same directory.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -170,20 +175,27 @@ pub fn run(m: &mut Module) -> Result<Response> {
         )
     };
     let mut plan = plan_with(&opts, &mut warnings)?;
-    if plan.no_base && opts.state == State::Present {
+    if plan.base.missing_in_file() && opts.state == State::Present {
+        // No runtime in the file to copy: containerd's own runc is the base, and the kubelet's cgroup driver
+        // decides SystemdCgroup. Plan again with both; the first plan's warnings stand.
+        let kubelet_config = m.str("kubelet_config").unwrap_or(KUBELET_CONFIG);
+        opts.kubelet_systemd_cgroup = kubelet::systemd_cgroup(Path::new(kubelet_config));
         if let Some(bin) = &containerd {
-            if let Ok(defaults) = containerd::default_config(bin) {
-                // Plan again with containerd's own defaults as the base; the first plan's warnings stand.
-                opts.default_config = Some(defaults);
-                plan = plan_with(&opts, &mut Vec::new())?;
-            }
+            opts.default_config = containerd::default_config(bin).ok();
         }
-        if plan.no_base {
+        plan = plan_with(&opts, &mut Vec::new())?;
+        if opts.kubelet_systemd_cgroup.is_none() {
             warnings.push(format!(
-                "no base runtime (the default runtime, runc or crun) in {}: {} gets no SystemdCgroup or other \
-                 options to inherit; on a node whose kubelet uses the systemd cgroup driver, pods may crash-loop",
+                "no runtime to copy in {} (no default runtime, no runc): {} gets {} and no kubelet config was \
+                 found at {} to take SystemdCgroup from; on a node whose kubelet uses the systemd cgroup \
+                 driver, set the kubelet_config option or pods may crash-loop",
                 target.display(),
-                opts.name
+                opts.name,
+                match plan.base {
+                    plan::Base::ContainerdDefaults => "containerd's default runc options",
+                    _ => "no inherited options",
+                },
+                kubelet_config
             ));
         }
     }

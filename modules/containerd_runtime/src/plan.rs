@@ -1,7 +1,7 @@
 //! Planning: from the text of the config (and of the drop-in) and the options, the exact text each file
 //! must end with. Pure functions: no file system, no processes; the module and the tests call them.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde_json::Value as Json;
 use toml_edit::{DocumentMut, Item};
 
@@ -21,6 +21,7 @@ pub enum State {
 pub struct Options {
     pub name: String,
     pub binary_path: String,
+    /// The `runtime_type` of a runtime whose table (or copied base) has none.
     pub runtime_type: String,
     pub set_as_default: bool,
     pub enable_cdi: bool,
@@ -39,6 +40,9 @@ pub struct Options {
     pub drop_in_version: Option<i64>,
     /// `imports` entries to take out on `state: absent`: drop-in globs that load nothing but our drop-in.
     pub stale_imports: Vec<String>,
+    /// The kubelet's cgroup driver is systemd (`Some(true)`), cgroupfs (`Some(false)`), or unknown: a new
+    /// runtime with no base in the file takes `SystemdCgroup` from it.
+    pub kubelet_systemd_cgroup: Option<bool>,
 }
 
 impl Options {
@@ -58,6 +62,7 @@ impl Options {
             effective_config: None,
             drop_in_version: None,
             stale_imports: Vec::new(),
+            kubelet_systemd_cgroup: None,
         }
     }
 
@@ -105,6 +110,26 @@ pub fn data_of(text: Option<&str>) -> Json {
         .unwrap_or_else(|| Json::Object(Default::default()))
 }
 
+/// Where the table of a new runtime came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// Every runtime existed already: only the keys this module owns were set.
+    NotNeeded,
+    /// A runtime of the file itself (its default runtime, else `runc`), by name.
+    File(String),
+    /// `runc` of `containerd config default`: the file has no runtime to copy.
+    ContainerdDefaults,
+    /// Nothing to copy: the reference's bare table.
+    Nothing,
+}
+
+impl Base {
+    /// The file itself had no runtime to copy from.
+    pub fn missing_in_file(&self) -> bool {
+        matches!(self, Base::ContainerdDefaults | Base::Nothing)
+    }
+}
+
 /// The outcome of planning.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -115,8 +140,8 @@ pub struct Plan {
     /// The main runtime's resulting table as data (`null` when absent).
     pub runtime: Json,
     pub default_runtime_name: Option<String>,
-    /// No base runtime was found: the runtime cannot inherit `SystemdCgroup` and the like.
-    pub no_base: bool,
+    /// Where a new runtime's table was copied from.
+    pub base: Base,
     pub warnings: Vec<String>,
 }
 
@@ -194,15 +219,12 @@ pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
     let mut doc = parse(input.unwrap_or(""), "the config")?;
     let version = layout::detect_version(&doc, opts.new_config_version)?;
     let layout = Layout::for_version(version);
-    let mut no_base = false;
+    let mut base = Base::NotNeeded;
+    let mut warnings = Vec::new();
     match opts.state {
         State::Present => {
-            no_base = add_runtimes(&mut doc, None, &layout, opts, true)?;
-            if opts.set_as_default {
-                edit::set_default(doc.as_item_mut(), &layout, &opts.name)?;
-            } else {
-                edit::clear_default(doc.as_item_mut(), &layout, &opts.name);
-            }
+            base = add_runtimes(&mut doc, &layout, opts)?;
+            settle_default(doc.as_item_mut(), &layout, opts, &mut warnings)?;
             if opts.enable_cdi {
                 edit::enable_cdi(doc.as_item_mut(), &layout)?;
             }
@@ -212,7 +234,7 @@ pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
             edit::ensure_version(&mut doc, version);
         }
         State::Absent => {
-            remove_runtimes(&mut doc, &layout, opts);
+            remove_runtimes(&mut doc, &layout, opts)?;
             edit::remove_imports(&mut doc, &opts.stale_imports);
             // The reference never reverts CDI, and sets it on cleanup too when asked to.
             if opts.enable_cdi && !layout::is_blank(&doc) {
@@ -231,9 +253,32 @@ pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
         drop_in: None,
         config_version: version,
         runtime,
-        no_base,
-        warnings: Vec::new(),
+        base,
+        warnings,
     })
+}
+
+/// `set_as_default: true` makes the runtime the default (recording what it replaced). Otherwise a default
+/// this module set earlier is undone, and one that someone else set stays, with a warning.
+fn settle_default(
+    root: &mut Item,
+    layout: &Layout,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    if opts.set_as_default {
+        return edit::set_default(root, layout, &opts.name);
+    }
+    for rt in opts.runtimes() {
+        if edit::undo_default(root, layout, &rt.name) == edit::DefaultUndo::SetElsewhere {
+            warnings.push(format!(
+                "runtime {} is already containerd's default runtime (default_runtime_name), set outside this \
+                 module: left as it is (set_as_default: false does not undo a default this module did not set)",
+                rt.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Plans drop-in mode: the runtimes go into the drop-in (a minimal file; containerd 2.x merges it deeply into
@@ -250,40 +295,52 @@ pub fn plan_drop_in(
     let layout = Layout::for_version(version);
     let dversion = layout::detect_version(&dropin, opts.drop_in_version.unwrap_or(version))?;
     let dlayout = Layout::for_version(dversion);
-    let mut no_base = false;
+    let mut base = Base::NotNeeded;
+    let mut warnings = Vec::new();
     match opts.state {
         State::Present => {
-            // The base comes from what containerd loads (its dump), else from the config itself.
+            // What containerd loads (its dump), else the config itself: a runtime already there moves into
+            // the drop-in whole; a new one copies that config's default runtime, else runc.
             let effective = opts
                 .effective_config
                 .as_deref()
                 .map(|t| parse(t, "containerd's config dump"))
                 .transpose()?;
-            let base_doc = effective.as_ref().unwrap_or(&main);
-            let base_layout = match &effective {
+            let loaded = effective.as_ref().unwrap_or(&main);
+            let loaded_layout = match &effective {
                 Some(e) => Layout::for_version(layout::detect_version(e, dversion)?),
                 None => layout.clone(),
             };
-            // Once the drop-in made one of ours the default, the default it replaced is the base again:
-            // recorded in the drop-in, or still the config's own default (the drop-in overrides it).
-            let replaced = edit::recorded_default(dropin.as_item(), &dlayout)
-                .or_else(|| edit::recorded_default(main.as_item(), &layout))
-                .or_else(|| edit::default_of(main.as_item(), &layout));
-            let base = edit::find_base_with(
-                base_doc.as_item(),
-                &base_layout,
-                &ours(opts),
-                replaced.as_deref(),
-            );
-            no_base = put_runtimes(&mut dropin, base, &dlayout, opts)?;
+            let found = edit::find_base(loaded.as_item(), &loaded_layout);
+            let new_base = found.clone().map(|(_, item)| item);
+            let existing = |name: &str| {
+                let mut path = loaded_layout.runtimes();
+                path.push(name);
+                tomlx::get(loaded.as_item(), &path)
+                    .filter(|i| i.is_table_like())
+                    .cloned()
+            };
+            if opts
+                .runtimes()
+                .iter()
+                .any(|rt| !has_runtime(&dropin, &dlayout, &rt.name))
+            {
+                base = match found {
+                    Some((name, _)) => Base::File(name),
+                    None => Base::Nothing,
+                };
+            }
+            put_runtimes(&mut dropin, &dlayout, opts, None, |rt| {
+                existing(&rt.name).or_else(|| new_base.clone())
+            })?;
             for rt in opts.runtimes() {
                 edit::remove_runtime(main.as_item_mut(), &layout, &rt.name);
             }
-            edit::clear_default(main.as_item_mut(), &layout, &opts.name);
             if opts.set_as_default {
                 edit::set_default(dropin.as_item_mut(), &dlayout, &opts.name)?;
             } else {
-                edit::clear_default(dropin.as_item_mut(), &dlayout, &opts.name);
+                settle_default(dropin.as_item_mut(), &dlayout, opts, &mut warnings)?;
+                settle_default(main.as_item_mut(), &layout, opts, &mut warnings)?;
             }
             if opts.enable_cdi {
                 edit::enable_cdi(dropin.as_item_mut(), &dlayout)?;
@@ -296,9 +353,9 @@ pub fn plan_drop_in(
             edit::ensure_version(&mut main, version);
         }
         State::Absent => {
-            remove_runtimes(&mut main, &layout, opts);
+            remove_runtimes(&mut main, &layout, opts)?;
             edit::remove_imports(&mut main, &opts.stale_imports);
-            remove_runtimes(&mut dropin, &dlayout, opts);
+            remove_runtimes(&mut dropin, &dlayout, opts)?;
         }
     }
     let runtime = match runtime_data(&dropin, &dlayout, &opts.name) {
@@ -318,84 +375,125 @@ pub fn plan_drop_in(
         config_version: version,
         runtime,
         default_runtime_name: default,
-        no_base,
-        warnings: Vec::new(),
+        base,
+        warnings,
     })
 }
 
-/// The names this run manages (never used as a base).
-fn ours(opts: &Options) -> Vec<String> {
-    opts.runtimes().into_iter().map(|r| r.name).collect()
+/// Whether the document has a table for runtime `name`.
+fn has_runtime(doc: &DocumentMut, layout: &Layout, name: &str) -> bool {
+    let mut path = layout.runtimes();
+    path.push(name);
+    tomlx::get(doc.as_item(), &path).is_some_and(Item::is_table_like)
 }
 
-/// Adds every runtime to `doc`, copying the base from `doc` itself, else from containerd's default config.
-/// A base taken from the default config is written too (`keep_base`): containerd 1.x replaces its built-in
-/// runtimes map with the file's, so a file that gains a `runtimes` table without `runc` would lose `runc`.
-/// Returns true when no base runtime was found anywhere.
-fn add_runtimes(
-    doc: &mut DocumentMut,
-    base_doc: Option<&DocumentMut>,
-    layout: &Layout,
-    opts: &Options,
-    keep_base: bool,
-) -> Result<bool> {
-    let names = ours(opts);
-    let base = base_doc
-        .and_then(|d| edit::find_base(d.as_item(), layout, &names))
-        .or_else(|| edit::find_base(doc.as_item(), layout, &names));
-    if base.is_some() {
-        return put_runtimes(doc, base, layout, opts);
+/// Adds every runtime to `doc`. An existing one gets only the keys this module owns. A new one copies the
+/// file's default runtime, else runc, else runc of containerd's default config; with no base in the file it
+/// takes `SystemdCgroup` from the kubelet's cgroup driver when that is known.
+fn add_runtimes(doc: &mut DocumentMut, layout: &Layout, opts: &Options) -> Result<Base> {
+    if opts
+        .runtimes()
+        .iter()
+        .all(|rt| has_runtime(doc, layout, &rt.name))
+    {
+        put_runtimes(doc, layout, opts, None, |_| None)?;
+        return Ok(Base::NotNeeded);
+    }
+    if let Some((name, item)) = edit::find_base(doc.as_item(), layout) {
+        put_runtimes(doc, layout, opts, None, |_| Some(item.clone()))?;
+        return Ok(Base::File(name));
     }
     // containerd's default config has the version 2/3 layout; a version 1 file keeps the reference's fallback.
-    let mut fallback = if layout.version >= 2 {
-        default_config_base(opts, &names)
+    let fallback = if layout.version >= 2 {
+        default_config_base(opts)
     } else {
         None
     };
-    if let Some((_, item)) = fallback.as_mut() {
-        tomlx::reset_indentation(item);
-    }
-    if let (true, Some((name, item))) = (keep_base, &fallback) {
+    let systemd = opts.kubelet_systemd_cgroup.filter(|_| layout.version >= 2);
+    let Some((name, mut item)) = fallback else {
+        put_runtimes(doc, layout, opts, systemd, |_| None)?;
+        return Ok(Base::Nothing);
+    };
+    tomlx::reset_indentation(&mut item);
+    // containerd 1.x replaces its built-in runtimes map with the file's: a file that gains a runtimes table
+    // keeps the runtime containerd defaults to, when that is the one copied. A config whose default is
+    // another runtime gets no runc table it did not ask for.
+    let default = edit::default_of(doc.as_item(), layout);
+    if default.as_deref().unwrap_or("runc") == name {
         let mut copy = item.clone();
         tomlx::clear_positions(&mut copy);
-        edit::put_runtime(doc.as_item_mut(), layout, name, &copy)?;
+        edit::put_table(doc.as_item_mut(), layout, &name, &copy)?;
     }
-    put_runtimes(doc, fallback, layout, opts)
+    put_runtimes(doc, layout, opts, systemd, |_| Some(item.clone()))?;
+    Ok(Base::ContainerdDefaults)
 }
 
-/// Writes every runtime as a copy of `base` (or of the fallback table). Returns true when there is no base.
+/// Puts every runtime in place: an existing table gets only the keys this module owns, a new one is a copy
+/// of `base_for(runtime)` (or the bare fallback) with those keys set, and `SystemdCgroup` when `systemd`
+/// says so.
 fn put_runtimes(
     doc: &mut DocumentMut,
-    base: Option<(String, Item)>,
     layout: &Layout,
     opts: &Options,
-) -> Result<bool> {
+    systemd: Option<bool>,
+    base_for: impl Fn(&RuntimeSpec) -> Option<Item>,
+) -> Result<()> {
+    let runtime_type = opts.runtime_type.as_str();
     for rt in &opts.runtimes() {
-        let desired = edit::desired_runtime(
-            base.as_ref().map(|(_, item)| item),
-            rt,
-            &opts.runtime_type,
-            &opts.container_annotations,
+        let desired = || {
+            let base = base_for(rt);
+            let mut item = edit::desired_runtime(
+                base.as_ref(),
+                rt,
+                runtime_type,
+                &opts.container_annotations,
+                layout,
+            )?;
+            if let Some(s) = systemd {
+                edit::set_systemd_cgroup(&mut item, s)?;
+            }
+            Ok(item)
+        };
+        edit::put_runtime(
+            doc.as_item_mut(),
             layout,
+            rt,
+            runtime_type,
+            &opts.container_annotations,
+            desired,
         )?;
-        edit::put_runtime(doc.as_item_mut(), layout, &rt.name, &desired)?;
     }
-    Ok(base.is_none())
+    Ok(())
 }
 
 /// The base runtime from containerd's own default config (which carries its own version's layout).
-fn default_config_base(opts: &Options, ours: &[String]) -> Option<(String, Item)> {
+fn default_config_base(opts: &Options) -> Option<(String, Item)> {
     let text = opts.default_config.as_deref()?;
     let doc = text.parse::<DocumentMut>().ok()?;
     let version = layout::detect_version(&doc, 2).ok()?;
-    edit::find_base(doc.as_item(), &Layout::for_version(version), ours)
+    edit::find_base(doc.as_item(), &Layout::for_version(version))
 }
 
-fn remove_runtimes(doc: &mut DocumentMut, layout: &Layout, opts: &Options) {
+/// Removes the runtimes and undoes a default this module set. A runtime that someone else made the default
+/// is not removed: containerd would be left without its default runtime (the whole plan fails instead).
+fn remove_runtimes(doc: &mut DocumentMut, layout: &Layout, opts: &Options) -> Result<()> {
     for rt in opts.runtimes() {
+        let present = has_runtime(doc, layout, &rt.name);
+        if edit::undo_default(doc.as_item_mut(), layout, &rt.name)
+            == edit::DefaultUndo::SetElsewhere
+            && present
+        {
+            bail!(
+                "runtime {} is containerd's default runtime (default_runtime_name), set outside this module: \
+                 removing it would leave containerd without its default runtime and every pod without a \
+                 RuntimeClass unable to start. Point default_runtime_name at another runtime first; nothing \
+                 was changed",
+                rt.name
+            );
+        }
         edit::remove_runtime(doc.as_item_mut(), layout, &rt.name);
-        edit::clear_default(doc.as_item_mut(), layout, &rt.name);
     }
+    Ok(())
 }
 
 /// The text to write; `None` deletes the file. On `state: absent` a document left with nothing but
@@ -502,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn extra_runtimes_are_never_a_base_and_stay_stable() {
+    fn extra_runtimes_copy_the_default_and_stay_stable() {
         let mut opts = Options::new("nvidia", "/usr/bin/nvidia-container-runtime");
         opts.set_as_default = true;
         opts.extra_runtimes = vec![RuntimeSpec {
@@ -515,11 +613,12 @@ mod tests {
             runtime_path(&data, "nvidia-cdi")["options"]["SystemdCgroup"],
             Json::Bool(true)
         );
-        // Made default over one of our own runtimes (no recorded predecessor): runc is the base, stably.
+        // A runtime that exists already, and is the default, keeps its own settings, stably.
         let mut opts = Options::new("runc-gpu", "/usr/bin/nvidia-container-runtime");
         opts.set_as_default = true;
         let first = twice(&config("runc-gpu", "io.containerd.runc.v2"), &opts);
-        assert_eq!(first.runtime["options"]["SystemdCgroup"], Json::Bool(false));
+        assert_eq!(first.runtime["options"]["SystemdCgroup"], Json::Bool(true));
+        assert_eq!(first.base, Base::NotNeeded);
     }
 
     #[test]

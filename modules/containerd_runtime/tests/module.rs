@@ -297,9 +297,13 @@ fn absent_on_a_file_we_created_deletes_it() {
 #[test]
 fn no_base_runtime_warns() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(json!({"path": dir.path().join("config.toml")}));
+    let r = run(json!({"path": dir.path().join("config.toml"),
+                       "kubelet_config": dir.path().join("no-kubelet.yaml")}));
     let w = r["warnings"].to_string();
-    assert!(w.contains("SystemdCgroup"), "{r}");
+    assert!(
+        w.contains("SystemdCgroup") && w.contains("no-kubelet.yaml"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -338,7 +342,7 @@ fn plan_api_new_file_and_version_3() {
         data["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["nvidia"]
             .is_object()
     );
-    assert!(p.no_base);
+    assert_eq!(p.base, plan::Base::Nothing);
     // Comments-only input keeps its comments, first.
     let p = plan::plan(Some("# only a comment\n"), &o).unwrap();
     assert!(p.config.after.unwrap().starts_with("# only a comment\n"));
@@ -477,4 +481,193 @@ fn set_as_default_over_crun_is_a_no_op_the_second_time() {
         second["runtime"]["options"]["SystemdCgroup"], true,
         "{second}"
     );
+}
+
+/// A GPU node as EKS's nodeadm configures it (version 2): `nvidia` is the default runtime, with the systemd
+/// cgroup driver and a base OCI spec, and there is no `runc` table. Written after the shape nodeadm renders
+/// (awslabs/amazon-eks-ami, nodeadm/internal/containerd), in single-quoted literals.
+const EKS_GPU: &str = r#"version = 2
+root = '/var/lib/containerd'
+state = '/run/containerd'
+
+[grpc]
+address = '/run/containerd/containerd.sock'
+
+[plugins.'io.containerd.grpc.v1.cri'.containerd]
+default_runtime_name = 'nvidia'
+discard_unpacked_layers = true
+
+[plugins.'io.containerd.grpc.v1.cri']
+sandbox_image = '602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/pause:3.5'
+
+[plugins.'io.containerd.grpc.v1.cri'.registry]
+config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'
+
+[plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.nvidia]
+runtime_type = 'io.containerd.runc.v2'
+base_runtime_spec = '/etc/containerd/base-runtime-spec.json'
+
+[plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.nvidia.options]
+BinaryName = '/usr/bin/nvidia-container-runtime'
+SystemdCgroup = true
+
+[plugins.'io.containerd.grpc.v1.cri'.cni]
+bin_dir = '/opt/cni/bin'
+conf_dir = '/etc/cni/net.d'
+"#;
+
+fn runtimes_v2(data: &Value) -> &Value {
+    &data["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]
+}
+
+#[test]
+fn a_node_that_already_works_is_left_exactly_as_it_is() {
+    let (d, path) = setup(Some(EKS_GPU));
+    let kubelet = d.path().join("kubelet.yaml");
+    let r = run(json!({"path": path, "kubelet_config": kubelet}));
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["restart_required"], false, "{r}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), EKS_GPU);
+    assert_eq!(r["default_runtime_name"], "nvidia");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("already containerd's default runtime"),
+        "{r}"
+    );
+}
+
+#[test]
+fn an_existing_runtime_gets_only_the_keys_this_module_owns() {
+    let moved = EKS_GPU.replace(
+        "BinaryName = '/usr/bin/nvidia-container-runtime'",
+        "BinaryName = '/usr/local/nvidia/toolkit/nvidia-container-runtime'",
+    );
+    let (_d, path) = setup(Some(&moved));
+    let r = run(json!({"path": path}));
+    assert_eq!(r["changed"], true, "{r}");
+    let after = fs::read_to_string(&path).unwrap();
+    // One line differs, and only in the binary's path.
+    let changed: Vec<_> = moved
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![(
+            "BinaryName = '/usr/local/nvidia/toolkit/nvidia-container-runtime'",
+            "BinaryName = \"/usr/bin/nvidia-container-runtime\""
+        )],
+        "{after}"
+    );
+    assert_eq!(moved.lines().count(), after.lines().count(), "{after}");
+    let data = parsed(&after);
+    let rts = runtimes_v2(&data);
+    assert!(rts.get("runc").is_none(), "a runc table was added: {after}");
+    assert_eq!(rts["nvidia"]["options"]["SystemdCgroup"], true);
+    assert_eq!(
+        rts["nvidia"]["base_runtime_spec"],
+        "/etc/containerd/base-runtime-spec.json"
+    );
+}
+
+#[test]
+fn a_new_runtime_copies_the_default_runtime_whatever_its_name() {
+    let (_d, path) = setup(Some(EKS_GPU));
+    let extra =
+        json!([{"name": "nvidia-cdi", "binary_path": "/usr/bin/nvidia-container-runtime.cdi"}]);
+    let r = run(json!({"path": path, "extra_runtimes": extra}));
+    assert_eq!(r["changed"], true, "{r}");
+    let data = parsed(&fs::read_to_string(&path).unwrap());
+    let rts = runtimes_v2(&data);
+    assert!(rts.get("runc").is_none());
+    assert_eq!(rts["nvidia-cdi"]["options"]["SystemdCgroup"], true);
+    assert_eq!(
+        rts["nvidia-cdi"]["options"]["BinaryName"],
+        "/usr/bin/nvidia-container-runtime.cdi"
+    );
+    assert_eq!(
+        rts["nvidia-cdi"]["base_runtime_spec"],
+        "/etc/containerd/base-runtime-spec.json"
+    );
+    assert_eq!(
+        rts["nvidia"],
+        parsed(EKS_GPU)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["nvidia"]
+    );
+    // And back: absent takes out what it added and leaves the default set by nodeadm alone.
+    let r = run(json!({"path": path, "state": "absent", "name": "nvidia-cdi"}));
+    assert_eq!(r["changed"], true, "{r}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), EKS_GPU);
+}
+
+#[test]
+fn absent_refuses_to_remove_a_default_someone_else_set() {
+    let (_d, path) = setup(Some(EKS_GPU));
+    let r = run(json!({"path": path, "state": "absent"}));
+    assert_eq!(r["failed"], true, "{r}");
+    let msg = r["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("default runtime") && msg.contains("nothing was changed"),
+        "{msg}"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), EKS_GPU);
+}
+
+#[test]
+fn a_default_set_here_is_undone_with_its_quoting_and_one_set_elsewhere_stays() {
+    let single = COMMENTED.replace(
+        "default_runtime_name = \"runc\"",
+        "default_runtime_name = 'runc'",
+    );
+    let (_d, path) = setup(Some(&single));
+    run(json!({"path": path, "set_as_default": true}));
+    assert!(fs::read_to_string(&path)
+        .unwrap()
+        .contains("default_runtime_name = \"nvidia\" # containerd_runtime: was 'runc'"));
+    // set_as_default: false undoes this module's own default; absent then gives back the original bytes.
+    let r = run(json!({"path": path}));
+    assert_eq!(r["default_runtime_name"], "runc", "{r}");
+    run(json!({"path": path, "state": "absent"}));
+    assert_eq!(fs::read_to_string(&path).unwrap(), single);
+
+    // With no default before, the marker says so, and absent removes the key again.
+    let bare = COMMENTED.replace("      default_runtime_name = \"runc\"\n\n", "");
+    let (_d, path) = setup(Some(&bare));
+    run(json!({"path": path, "set_as_default": true}));
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("# containerd_runtime: was unset"), "{text}");
+    let r = run(json!({"path": path, "state": "absent"}));
+    assert_eq!(r["changed"], true, "{r}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), bare);
+}
+
+#[test]
+fn with_no_base_the_kubelet_cgroup_driver_decides_systemd_cgroup() {
+    for (driver, want) in [("systemd", true), ("cgroupfs", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let kubelet = dir.path().join("config.yaml");
+        fs::write(
+            &kubelet,
+            format!("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: {driver}\n"),
+        )
+        .unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, "version = 2\n").unwrap();
+        let r = run(json!({"path": path, "kubelet_config": kubelet}));
+        assert_eq!(r["changed"], true, "{r}");
+        assert_eq!(r["runtime"]["options"]["SystemdCgroup"], want, "{r}");
+        assert!(!r["warnings"].to_string().contains("SystemdCgroup"), "{r}");
+    }
+}
+
+#[test]
+fn absent_on_a_stock_config_with_empty_imports_changes_nothing() {
+    // `containerd config default` of 1.7 and 2.x begins so.
+    let stock = "imports = []\nversion = 2\n\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n      default_runtime_name = \"runc\"\n";
+    let (_d, path) = setup(Some(stock));
+    let r = run(json!({"path": path, "state": "absent"}));
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["restart_required"], false, "{r}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), stock);
 }
