@@ -18,6 +18,7 @@ containerd it suits: version 3 only on containerd 2.x, version 2 everywhere, ver
 Prints one line per check and 'N passed, N failed[, N skipped]'. A run over the whole corpus also writes what
 failed or was skipped to /tmp/corpus-status.txt (the list the module's authors work from).
 """
+import hashlib
 import json
 import os
 import shutil
@@ -56,6 +57,20 @@ def default_runtime(d):
 
 def systemd_cgroup(rt):
     return (rt or {}).get("options", {}).get("SystemdCgroup", False)
+
+
+def brief(diffs):
+    """diff_keys' lines, with a whole table that appeared or vanished named instead of printed."""
+    out = []
+    for d in diffs[:6]:
+        path, _, change = d.partition(": ")
+        if change.startswith("None -> {"):
+            out.append(f"{path}: table added")
+        elif change.startswith("{") and change.endswith("-> None"):
+            out.append(f"{path}: table removed")
+        else:
+            out.append(d if len(d) <= 200 else d[:200] + "…")
+    return "; ".join(out)
 
 
 def check(ok, label, what, detail=""):
@@ -100,7 +115,7 @@ def judge(module, bindir, containerd, label, text, work):
         allowed = ["options.BinaryName:"] + (["runtime_type:"] if not runtimes[NAME].get("runtime_type") else [])
         rest += [f"runtimes.{NAME}.{d}" for d in diff_keys(runtimes[NAME], rt)
                  if not any(d.startswith(a) for a in allowed)]
-    check(not rest, label, "rest of the dump unchanged", "; ".join(rest[:6]))
+    check(not rest, label, "rest of the dump unchanged", brief(rest))
 
     bytes1 = open(cfg, "rb").read()
     r2 = run_module(module, bindir, {"path": cfg})
@@ -121,7 +136,7 @@ def judge(module, bindir, containerd, label, text, work):
     if not os.path.exists(cfg):
         open(cfg, "w").close()
     rest = diff_keys(before, dump(containerd, cfg))
-    check(not rest, label, "absent gives back the original dump", "; ".join(rest[:6]))
+    check(not rest, label, "absent gives back the original dump", brief(rest))
 
 
 def main():
@@ -174,7 +189,8 @@ def main():
     print(line)
     if only is None:
         with open(STATUS, "w") as f:
-            f.write(f"containerd_runtime on the installer corpus: {line}\n")
+            digest = hashlib.sha256(open(module, "rb").read()).hexdigest()[:12]
+            f.write(f"containerd_runtime on the installer corpus: {line}\nmodule: {module} (sha256 {digest}…)\n")
             for label, state in outcome.items():
                 if state != "pass":
                     f.write(f"\n{label}: {state}\n")
