@@ -145,6 +145,28 @@ pub fn set_owned(
     Ok(())
 }
 
+/// The one key an existing runtime takes from the base: `options.SystemdCgroup = true` when the runtime has
+/// none and the base sets it (false is what a missing key means already). A missing key means the cgroupfs driver, which fails pods on a node whose kubelet
+/// (like the base runtime) uses systemd: k3s writes its detected `nvidia` runtime so on systemd hosts.
+fn inherit_missing_cgroup_driver(existing: &mut Item, base: Option<&Item>) -> Result<()> {
+    let Some(wanted) = base
+        .and_then(|b| b.get("options"))
+        .and_then(|o| o.get("SystemdCgroup"))
+        .and_then(Item::as_bool)
+    else {
+        return Ok(());
+    };
+    let runc_shim =
+        existing.get("runtime_type").and_then(Item::as_str) == Some("io.containerd.runc.v2");
+    let has_it = existing
+        .get("options")
+        .is_some_and(|o| o.get("SystemdCgroup").is_some());
+    if wanted && runc_shim && !has_it {
+        set_systemd_cgroup(existing, true)?;
+    }
+    Ok(())
+}
+
 /// Sets `options.SystemdCgroup` (a new runtime with no base in the file takes the kubelet's cgroup driver).
 pub fn set_systemd_cgroup(item: &mut Item, systemd: bool) -> Result<()> {
     let options = tomlx::ensure_table(item, &["options"])?;
@@ -174,6 +196,7 @@ pub fn put_runtime(
     rt: &RuntimeSpec,
     runtime_type: &str,
     annotations: &[String],
+    base: Option<&Item>,
     desired: impl FnOnce() -> Result<Item>,
 ) -> Result<()> {
     let runtimes = tomlx::ensure_table(root, &layout.runtimes())?;
@@ -182,7 +205,8 @@ pub fn put_runtime(
         .expect("ensure_table returns a table");
     match t.get_mut(&rt.name) {
         Some(existing) if existing.is_table_like() => {
-            set_owned(existing, rt, runtime_type, annotations, layout)
+            set_owned(existing, rt, runtime_type, annotations, layout)?;
+            inherit_missing_cgroup_driver(existing, base)
         }
         Some(existing) => {
             *existing = desired()?;

@@ -327,6 +327,19 @@ fn make_plan(
     let drop_before = read_text(drop_in)?;
     let doc = plan::parse(before.unwrap_or(""), "the config")?;
     let version = layout::detect_version(&doc, opts.new_config_version)?;
+    if opts.state == State::Present && plan::holds_runtimes(&doc, version, opts) {
+        let drop_doc = plan::parse(drop_before.as_deref().unwrap_or(""), "the drop-in")?;
+        if !plan::holds_any_runtime(&drop_doc, version, opts) {
+            // Moving a working runtime into a drop-in would change two files (and restart containerd) for the
+            // same loaded config: it is edited where it is.
+            warnings.push(format!(
+                "{} already holds every runtime to register: they are edited there, not moved to {}",
+                config.display(),
+                drop_in.display()
+            ));
+            return plan::plan(before, opts);
+        }
+    }
     let deep_merge = match cversion {
         Some((major, _)) => major >= 2,
         None => version >= 3,

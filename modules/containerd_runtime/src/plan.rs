@@ -380,6 +380,22 @@ pub fn plan_drop_in(
     })
 }
 
+/// Whether a config (of `version`, or its own) has a table for every runtime of `opts`.
+pub fn holds_runtimes(doc: &DocumentMut, version: i64, opts: &Options) -> bool {
+    let layout = Layout::for_version(layout::detect_version(doc, version).unwrap_or(version));
+    opts.runtimes()
+        .iter()
+        .all(|rt| has_runtime(doc, &layout, &rt.name))
+}
+
+/// Whether a config (of `version`, or its own) has a table for any runtime of `opts`.
+pub fn holds_any_runtime(doc: &DocumentMut, version: i64, opts: &Options) -> bool {
+    let layout = Layout::for_version(layout::detect_version(doc, version).unwrap_or(version));
+    opts.runtimes()
+        .iter()
+        .any(|rt| has_runtime(doc, &layout, &rt.name))
+}
+
 /// Whether the document has a table for runtime `name`.
 fn has_runtime(doc: &DocumentMut, layout: &Layout, name: &str) -> bool {
     let mut path = layout.runtimes();
@@ -391,25 +407,25 @@ fn has_runtime(doc: &DocumentMut, layout: &Layout, name: &str) -> bool {
 /// file's default runtime, else runc, else runc of containerd's default config; with no base in the file it
 /// takes `SystemdCgroup` from the kubelet's cgroup driver when that is known.
 fn add_runtimes(doc: &mut DocumentMut, layout: &Layout, opts: &Options) -> Result<Base> {
-    if opts
+    let all_there = opts
         .runtimes()
         .iter()
-        .all(|rt| has_runtime(doc, layout, &rt.name))
-    {
+        .all(|rt| has_runtime(doc, layout, &rt.name));
+    if let Some((name, item)) = edit::find_base(doc.as_item(), layout) {
+        put_runtimes(doc, layout, opts, None, |_| Some(item.clone()))?;
+        return Ok(if all_there {
+            Base::NotNeeded
+        } else {
+            Base::File(name)
+        });
+    }
+    if all_there {
         put_runtimes(doc, layout, opts, None, |_| None)?;
         return Ok(Base::NotNeeded);
     }
-    if let Some((name, item)) = edit::find_base(doc.as_item(), layout) {
-        put_runtimes(doc, layout, opts, None, |_| Some(item.clone()))?;
-        return Ok(Base::File(name));
-    }
-    // containerd's default config has the version 2/3 layout; a version 1 file keeps the reference's fallback.
-    let fallback = if layout.version >= 2 {
-        default_config_base(opts)
-    } else {
-        None
-    };
-    let systemd = opts.kubelet_systemd_cgroup.filter(|_| layout.version >= 2);
+    // The runtime tables of containerd's default config (version 2/3 layout) read the same in a version 1 file.
+    let fallback = default_config_base(opts);
+    let systemd = opts.kubelet_systemd_cgroup;
     let Some((name, mut item)) = fallback else {
         put_runtimes(doc, layout, opts, systemd, |_| None)?;
         return Ok(Base::Nothing);
@@ -460,6 +476,7 @@ fn put_runtimes(
             rt,
             runtime_type,
             &opts.container_annotations,
+            base_for(rt).as_ref(),
             desired,
         )?;
     }

@@ -671,3 +671,38 @@ fn absent_on_a_stock_config_with_empty_imports_changes_nothing() {
     assert_eq!(r["restart_required"], false, "{r}");
     assert_eq!(fs::read_to_string(&path).unwrap(), stock);
 }
+
+#[test]
+fn drop_in_mode_leaves_a_runtime_that_is_already_in_the_config_where_it_is() {
+    let (d, path) = setup(Some(EKS_GPU));
+    let drop_in = d.path().join("conf.d/99-nvidia.toml");
+    let r = run(json!({"path": path, "drop_in_path": drop_in, "config_version": 3}));
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["drop_in_used"], false, "{r}");
+    assert!(!drop_in.exists());
+    assert_eq!(fs::read_to_string(&path).unwrap(), EKS_GPU);
+    assert!(r["warnings"].to_string().contains("edited there"), "{r}");
+}
+
+#[test]
+fn an_existing_runtime_without_a_cgroup_driver_takes_the_default_runtimes_systemd_one() {
+    // k3s on a systemd host: runc uses the systemd driver, the `nvidia` runtime k3s adds names none.
+    let k3s = "version = 2\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.\"nvidia\"]\n  runtime_type = \"io.containerd.runc.v2\"\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.\"nvidia\".options]\n  BinaryName = \"/usr/bin/nvidia-container-runtime\"\n";
+    let (_d, path) = setup(Some(k3s));
+    let r = run(json!({"path": path}));
+    assert_eq!(r["changed"], true, "{r}");
+    assert_eq!(r["runtime"]["options"]["SystemdCgroup"], true, "{r}");
+    let after = fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        after,
+        k3s.replace(
+            "  BinaryName = \"/usr/bin/nvidia-container-runtime\"\n",
+            "  BinaryName = \"/usr/bin/nvidia-container-runtime\"\n  SystemdCgroup = true\n"
+        )
+    );
+    // A cgroupfs base (false, or no key) adds nothing.
+    let cgroupfs = k3s.replace("SystemdCgroup = true", "SystemdCgroup = false");
+    let (_d, path) = setup(Some(&cgroupfs));
+    let r = run(json!({"path": path}));
+    assert_eq!(r["changed"], false, "{r}");
+}
