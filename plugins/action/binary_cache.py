@@ -9,6 +9,10 @@ binary, upload the args, chmod, run, rm). This base class does it in one when it
   writable by nobody else, and that the file is owned by that user;
 * miss: the binary goes to Ansible's usual remote tmp dir, one command checks its sha256, copies it into the
   cache and runs it; the next task on that node hits;
+* the node's architecture (``uname -m``) is read in that same command, which picks that architecture's
+  executable: ``x86_64`` runs ``<module>`` and ``aarch64`` runs ``.aarch64/<module>`` beside it (where
+  ``scripts/build-modules --arch aarch64`` puts it); any other architecture, or one whose executable is not
+  built, fails the task with a message that says so, before anything is uploaded;
 * anything the cache cannot do (pipelining off or unsupported by the become method, ``async``, a directory
   others can write, no ``sha256sum``, a cache on a ``noexec`` mount, ``gpunode_module_cache: false``) falls
   back to Ansible's plain protocol or to running the uploaded copy, so the task still runs the same binary.
@@ -20,6 +24,7 @@ Task variables: ``gpunode_module_cache`` (bool, default true) and ``gpunode_modu
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -47,6 +52,12 @@ DEFAULT_CACHE_DIR = "~/.ansible/gpunode/modules"
 MISS_MARKER = "@@gpunode-module-cache-miss@@"
 # Printed when the cached file is there but cannot be executed (a noexec mount): the plain protocol runs instead.
 NOEXEC_MARKER = "@@gpunode-module-cache-noexec@@"
+# Printed, with `uname -m`, when the controller has no executable for the node's architecture.
+ARCH_MARKER = "@@gpunode-module-arch@@"
+# The architectures the modules are built for, as `uname -m` names them, and the folder (beside the x86-64
+# executable) that holds each one's executable. The aarch64 folder is hidden because Ansible's module loader
+# searches every visible subfolder of a library path first: a visible one would shadow the x86-64 module.
+ARCH_DIRS = {"x86_64": "", "aarch64": ".aarch64"}
 # Printed on stderr when the uploaded copy could not be installed into the cache and ran from tmp instead.
 UNUSABLE_MARKER = "@@gpunode-module-cache-unusable@@"
 
@@ -76,32 +87,66 @@ def shell_dir(path):
     return shlex.quote(path)
 
 
-def hit_command(cache_dir, name, digest, env):
-    """The one-round-trip command: run the cached binary with the arguments on stdin, or print a marker: miss
-    (not there or not trustworthy), noexec (there, but the mount forbids running it)."""
+def arch_path(module_path, arch):
+    """Where the executable for `arch` lives, given the (x86-64) module file Ansible resolved."""
+    return os.path.join(os.path.dirname(module_path), ARCH_DIRS[arch], os.path.basename(module_path))
+
+
+def arch_case(digests):
+    """A shell `case` on `uname -m` that sets a (architecture) and h (its executable's sha256), or prints the
+    architecture marker and stops when there is no executable for it. A node without uname (a bare PATH) is
+    taken for x86_64, the executable Ansible's own protocol would send it."""
+    arms = "".join(f"{arch}) a={arch}; h={digest};; " for arch, digest in digests.items())
     return (
-        f"{_PRIVATE_DIR_FN}; d={shell_dir(cache_dir)}; f=\"$d\"/{shlex.quote(f'{name}-{digest}')}; "
-        f'if [ -f "$f" ] && [ -O "$f" ] && private "$d"; then '
-        f'if [ -x "$f" ]; then {env}"$f" /dev/stdin; exit $?; fi; echo {NOEXEC_MARKER}; exit 0; fi; '
-        f"echo {MISS_MARKER}"
+        f'm=$(uname -m 2>/dev/null) || m=x86_64; '
+        f'case $m in {arms}*) echo {ARCH_MARKER} "$m"; exit 0;; esac'
     )
 
 
-def install_command(cache_dir, name, digest, uploaded, env):
+def hit_command(cache_dir, name, digests, env):
+    """The one-round-trip command: pick the node's architecture, run its cached binary with the arguments on
+    stdin, or print a marker and the architecture: miss (not there or not trustworthy), noexec (there, but the
+    mount forbids running it), arch (no executable for this architecture)."""
+    return (
+        f"{_PRIVATE_DIR_FN}; {arch_case(digests)}; d={shell_dir(cache_dir)}; "
+        f'f="$d"/{shlex.quote(name)}-"$h"; '
+        f'if [ -f "$f" ] && [ -O "$f" ] && private "$d"; then '
+        f'if [ -x "$f" ]; then {env}"$f" /dev/stdin; exit $?; fi; echo {NOEXEC_MARKER} "$a"; exit 0; fi; '
+        f'echo {MISS_MARKER} "$a"'
+    )
+
+
+def install_command(cache_dir, name, digest, uploaded, env, keep=()):
     """After an upload to `uploaded`: check its sha256, copy it into the cache and run it from there. When the
-    cache cannot take it, say so on stderr and run the uploaded copy (same binary, same arguments)."""
+    cache cannot take it, say so on stderr and run the uploaded copy (same binary, same arguments). `keep`: the
+    digests of the other architectures' executables, which a home shared by nodes of several architectures
+    needs too."""
     final = shlex.quote(f"{name}-{digest}")
     temp = shlex.quote(f".{name}-{digest}.tmp")
     old = shlex.quote(f"{name}-") + "*"
+    kept = "".join(f" | {shlex.quote(f'{name}-{k}')}" for k in keep)
     return (
         f"{_PRIVATE_DIR_FN}; umask 077; d={shell_dir(cache_dir)}; f=\"$d\"/{final}; t={shlex.quote(uploaded)}; "
         f'[ -e "$d" ] || mkdir -p "$d" 2>/dev/null; '
         f'if private "$d" && set -- $(sha256sum "$t" 2>/dev/null) && [ "${{1:-}}" = {digest} ] '
         f'&& cp "$t" "$d"/{temp} && chmod 700 "$d"/{temp} && mv -f "$d"/{temp} "$f"; then '
-        # One version per module: older ones go (a running one keeps its inode).
-        f'for o in "$d"/{old}; do [ "$o" = "$f" ] || rm -f "$o"; done; {env}"$f" /dev/stdin; exit $?; fi; '
+        # One version per module and architecture: older ones go (a running one keeps its inode).
+        f'for o in "$d"/{old}; do case ${{o##*/}} in {final}{kept}) ;; *) rm -f "$o";; esac; done; '
+        f'{env}"$f" /dev/stdin; exit $?; fi; '
         f'rm -f "$d"/{temp} 2>/dev/null; echo {UNUSABLE_MARKER} >&2; {env}"$t" /dev/stdin'
     )
+
+
+def arch_failure(name, arch, module_path):
+    """The task's result when there is no executable for the node's architecture."""
+    if arch in ARCH_DIRS:
+        where = arch_path(module_path, arch)
+        msg = (f"{name}: this node is {arch} and there is no {arch} executable at {where}: "
+               f"build it with scripts/build-modules --arch {arch} (or --arch all)")
+    else:
+        msg = (f"{name}: this node's architecture is {arch or 'unknown'}; the module is built for "
+               f"{' and '.join(ARCH_DIRS)} only")
+    return {"failed": True, "msg": msg, "node_architecture": arch}
 
 
 def could_not_execute(res):
@@ -122,11 +167,13 @@ class CachedBinaryAction(ActionBase):
         wrap_async = self._task.async_val and not self._connection.has_native_async
 
         data = None
+        # The node's architecture once known (from the cache's command, or asked for the plain protocol).
+        self._gpunode_arch = None
         if not wrap_async and self._cache_wanted(task_vars):
             data = self._run_cached(task_vars)
         if data is None:
             display.vvv("gpunode module cache not used: plain binary-module protocol")
-            data = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+            data = self._run_plain(task_vars, wrap_async)
         result = merge_hash(result, data)
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
@@ -159,7 +206,11 @@ class CachedBinaryAction(ActionBase):
         if style != "binary":
             return None
         name = os.path.basename(module_path)
-        digest = sha256_file(module_path)
+        digests = {
+            arch: sha256_file(arch_path(module_path, arch))
+            for arch in ARCH_DIRS
+            if os.path.isfile(arch_path(module_path, arch))
+        }
         cache_dir = to_text(self._var(task_vars, "gpunode_module_cache_dir", None) or DEFAULT_CACHE_DIR)
         env = self._compute_environment_string()
         env = env + " " if env else ""
@@ -170,16 +221,24 @@ class CachedBinaryAction(ActionBase):
         args_json = args_json.encode("utf-8")
 
         res = self._low_level_execute_command(
-            hit_command(cache_dir, name, digest, env), sudoable=True, in_data=args_json
+            hit_command(cache_dir, name, digests, env), sudoable=True, in_data=args_json
         )
-        marker = (res.get("stdout") or "").strip()
+        marker, _, arch = (res.get("stdout") or "").strip().partition(" ")
+        if marker in (ARCH_MARKER, NOEXEC_MARKER, MISS_MARKER):
+            self._gpunode_arch = arch
+        if marker == ARCH_MARKER:
+            return arch_failure(name, arch, module_path)
         if marker == NOEXEC_MARKER:
             display.vvv(f"gpunode module cache: {cache_dir} is on a noexec mount")
             return None
         if marker == MISS_MARKER:
-            display.vvv(f"gpunode module cache: {name}-{digest[:12]} not on the node yet, installing it")
+            digest = digests[arch]
+            display.vvv(f"gpunode module cache: {name}-{digest[:12]} ({arch}) not on the node yet, installing it")
+            keep = [d for a, d in digests.items() if a != arch]
             try:
-                res = self._install_and_run(cache_dir, name, digest, module_path, env, args_json)
+                res = self._install_and_run(
+                    cache_dir, name, digest, arch_path(module_path, arch), env, args_json, keep
+                )
             except AnsibleError as e:
                 display.vvv(f"gpunode module cache: install failed ({e})")
                 return None
@@ -191,18 +250,51 @@ class CachedBinaryAction(ActionBase):
             res["stderr"] = res["stderr"].replace(UNUSABLE_MARKER + "\n", "").replace(UNUSABLE_MARKER, "")
         return self._finish(self._parse(res, profile))
 
-    def _install_and_run(self, cache_dir, name, digest, module_path, env, args_json):
+    def _install_and_run(self, cache_dir, name, digest, module_path, env, args_json, keep):
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
         uploaded = self._connection._shell.join_path(tmpdir, f"{name}-{digest[:16]}")
         self._transfer_file(module_path, uploaded)
         self._fixup_perms2([tmpdir, uploaded], self._get_remote_user())
         return self._low_level_execute_command(
-            install_command(cache_dir, name, digest, uploaded, env), sudoable=True, in_data=args_json
+            install_command(cache_dir, name, digest, uploaded, env, keep), sudoable=True, in_data=args_json
         )
+
+    def _run_plain(self, task_vars, wrap_async):
+        """Ansible's plain binary-module protocol with the executable for the node's architecture (asked in one
+        extra command when the cache's command did not already tell it)."""
+        if self._gpunode_arch is None:
+            res = self._low_level_execute_command("uname -m 2>/dev/null || echo x86_64", sudoable=False)
+            self._gpunode_arch = (res.get("stdout") or "").strip()
+        module_path = self._module_file(self._task.action, self._task.args.copy(), task_vars)[1]
+        if self._gpunode_arch not in ARCH_DIRS or not os.path.isfile(arch_path(module_path, self._gpunode_arch)):
+            return arch_failure(os.path.basename(module_path), self._gpunode_arch, module_path)
+        return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+
+    def _configure_module(self, module_name, module_args, task_vars=None):
+        """Ansible's module build, with the executable swapped for the node's architecture once that is known
+        (the plain protocol uploads the file at the returned path)."""
+        built = super()._configure_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
+        arch = getattr(self, "_gpunode_arch", None)
+        if not arch or not ARCH_DIRS.get(arch):
+            return built
+        if len(built) == 2:  # 2.19+: (module bits, path)
+            bits, path = built
+            if bits.module_style != "binary":
+                return built
+            path = arch_path(path, arch)
+            with open(path, "rb") as f:
+                return dataclasses.replace(bits, b_module_data=f.read()), path
+        style, shebang, _data, path = built  # 2.15 to 2.18
+        if style != "binary":
+            return built
+        path = arch_path(path, arch)
+        with open(path, "rb") as f:
+            return style, shebang, f.read(), path
 
     def _module_file(self, module_name, module_args, task_vars):
         """(module style, path of the module file, serialization profile or None) on any ansible-core."""
-        built = self._configure_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
+        # Ansible's own build, without this class's architecture swap: the path is the x86-64 module's.
+        built = super()._configure_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
         if len(built) == 2:  # 2.19+: (module bits, path)
             bits, path = built
             return bits.module_style, path, bits.serialization_profile
