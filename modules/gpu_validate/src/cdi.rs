@@ -28,7 +28,7 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, config: &str) -> Chec
             "containerd's config has no CRI plugin section: CDI is not in use",
         );
     };
-    if cri.get("enable_cdi").and_then(Item::as_bool) != Some(true) {
+    if !eff.cdi_enabled() {
         // containerd 1.6 does not know enable_cdi and drops it silently: the file asks for CDI, containerd
         // does not do it, and CDI-mode GPUs fail only when a pod starts.
         if node.read(config).is_some_and(|t| asks_for_cdi(&t)) {
@@ -43,6 +43,31 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, config: &str) -> Chec
             "CDI is not enabled in containerd (enable_cdi is not true)",
         );
     }
+    let (dirs, specs) = nvidia_specs(node, cri);
+    if specs.is_empty() {
+        return Check::fail(
+            ID,
+            format!(
+                "CDI is enabled in containerd but no spec declares {} in {}",
+                KIND,
+                dirs.join(", ")
+            ),
+            "generate one: `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` (regenerate after driver upgrades)",
+        );
+    }
+    Check::pass(
+        ID,
+        format!(
+            "CDI enabled; {} devices declared in {}",
+            KIND,
+            specs.join(", ")
+        ),
+    )
+}
+
+/// The CDI spec folders containerd reads (its `cdi_spec_dirs`, else the defaults) and the specs in them that
+/// declare NVIDIA GPUs (`kind: nvidia.com/gpu`), in the order containerd reads them.
+pub fn nvidia_specs(node: &Node, cri: &Item) -> (Vec<String>, Vec<String>) {
     let dirs: Vec<String> = cri
         .get("cdi_spec_dirs")
         .and_then(Item::as_array)
@@ -70,25 +95,7 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, config: &str) -> Chec
             }
         }
     }
-    if specs.is_empty() {
-        return Check::fail(
-            ID,
-            format!(
-                "CDI is enabled in containerd but no spec declares {} in {}",
-                KIND,
-                dirs.join(", ")
-            ),
-            "generate one: `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` (regenerate after driver upgrades)",
-        );
-    }
-    Check::pass(
-        ID,
-        format!(
-            "CDI enabled; {} devices declared in {}",
-            KIND,
-            specs.join(", ")
-        ),
-    )
+    (dirs, specs)
 }
 
 /// An `enable_cdi = true` line in a containerd config file.

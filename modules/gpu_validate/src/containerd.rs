@@ -10,7 +10,7 @@ use crate::report::Check;
 
 pub const ID: &str = "containerd";
 const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
-const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
+pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 
 /// containerd's configuration as containerd sees it (or as close as can be told without containerd).
 pub struct Effective {
@@ -58,6 +58,14 @@ impl Effective {
             .get("default_runtime_name")?
             .as_str()
             .map(String::from)
+    }
+
+    /// The CRI plugin has `enable_cdi = true` (containerd 1.6 drops the key, so its effective config never has it).
+    pub fn cdi_enabled(&self) -> bool {
+        self.cri()
+            .and_then(|c| c.get("enable_cdi"))
+            .and_then(Item::as_bool)
+            == Some(true)
     }
 
     /// A runtime's `options.SystemdCgroup` (runc's default when absent: false).
@@ -226,6 +234,16 @@ pub fn kubelet_cgroup_driver(node: &Node) -> Option<String> {
     )
 }
 
+/// containerd's socket as its config sets it (`grpc.address`); `None` when the config leaves the default.
+pub fn socket(e: &Effective) -> Option<String> {
+    e.doc
+        .get("grpc")?
+        .get("address")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
 /// Whether containerd is running: systemd's word on a live systemd node, else its socket exists.
 fn running(node: &Node, eff: Option<&Effective>) -> Result<String, String> {
     if node.is_live() && node.path("/run/systemd/system").is_dir() {
@@ -249,14 +267,7 @@ fn running(node: &Node, eff: Option<&Effective>) -> Result<String, String> {
         }
     }
     let socket = eff
-        .and_then(|e| {
-            e.doc
-                .get("grpc")?
-                .get("address")?
-                .as_str()
-                .map(String::from)
-        })
-        .filter(|s| !s.is_empty())
+        .and_then(socket)
         .unwrap_or_else(|| DEFAULT_SOCKET.into());
     use std::os::unix::fs::FileTypeExt;
     match std::fs::metadata(node.path(&socket)) {

@@ -1,8 +1,10 @@
 //! The `gpu_validate` Ansible module: checks a GPU node layer by layer (PCI bus, kernel driver, nvidia-smi,
-//! device nodes, container toolkit, containerd, CDI), reports each check and the GPUs as facts, and fails
-//! when anything is broken. It only reads, so check mode runs it unchanged.
+//! device nodes, container toolkit, containerd, CDI, and on request a GPU container through containerd's CRI),
+//! reports each check and the GPUs as facts, and fails when anything is broken. It changes nothing on the node
+//! (the container check's pod sandbox is removed again), so check mode runs it unchanged.
 
 pub mod cdi;
+pub mod container;
 pub mod containerd;
 pub mod device_nodes;
 pub mod driver;
@@ -30,14 +32,24 @@ pub const CHECKS: &[&str] = &[
     toolkit::ID,
     containerd::ID,
     cdi::ID,
+    container::ID,
 ];
+
+/// The checks run when `checks` is not given: every one but `container`, which runs a container and so is
+/// asked for (by naming it, or by setting `smoke_image`).
+pub fn default_checks(smoke_image: Option<&str>) -> Vec<String> {
+    CHECKS
+        .iter()
+        .filter(|c| **c != container::ID || smoke_image.is_some())
+        .map(|c| c.to_string())
+        .collect()
+}
 
 /// The module's argument spec.
 pub fn spec() -> ModuleSpec {
     ModuleSpec::new(vec![
-        Opt::list("checks", Kind::Str)
-            .choices(CHECKS)
-            .default(json!(CHECKS)),
+        // No default here: the default depends on smoke_image (default_checks).
+        Opt::list("checks", Kind::Str).choices(CHECKS),
         Opt::int("expected_gpu_count"),
         Opt::str("min_driver_version").default("470.82.01"),
         Opt::str("runtime_name").default("nvidia"),
@@ -48,6 +60,8 @@ pub fn spec() -> ModuleSpec {
         Opt::path("sysroot").default("/"),
         Opt::path("nvidia_smi_path"),
         Opt::int("timeout").default(60),
+        Opt::str("smoke_image"),
+        Opt::bool("smoke_pull").default(false),
     ])
     .supports_check_mode()
 }
@@ -68,6 +82,13 @@ pub struct Options {
     pub runtime_name: String,
     pub containerd_config: String,
     pub nvidia_smi_path: Option<String>,
+    /// The image the `container` check runs `nvidia-smi -L` in.
+    pub smoke_image: Option<String>,
+    pub smoke_pull: bool,
+    /// The container check's time limit (the `timeout` option).
+    pub timeout: Duration,
+    /// The sysroot is `/`: only then can a container be run.
+    pub live: bool,
 }
 
 /// Runs the selected checks against `node`.
@@ -75,7 +96,8 @@ pub fn validate(node: &Node, o: &Options) -> Validation {
     let wants = |id: &str| o.checks.iter().any(|c| c == id);
     let gpus = pci::scan(node);
     let kernel = driver::loaded_version(node);
-    let needs_containerd = wants(containerd::ID) || wants(cdi::ID) || wants(device_nodes::ID);
+    let needs_containerd =
+        wants(containerd::ID) || wants(cdi::ID) || wants(device_nodes::ID) || wants(container::ID);
     let eff = needs_containerd.then(|| containerd::load(node, &o.containerd_config));
     let mut checks = Vec::new();
     let mut facts = serde_json::Map::new();
@@ -112,6 +134,32 @@ pub fn validate(node: &Node, o: &Options) -> Validation {
                 eff.as_ref().expect("loaded when the check is wanted"),
                 &o.containerd_config,
             ),
+            container::ID => {
+                // The host's UUIDs: nvidia-smi's answer from its own check, else asked now.
+                let s = smi_result
+                    .get_or_insert_with(|| smi::query(node, o.nvidia_smi_path.as_deref()));
+                let host: Vec<String> = s.gpus.iter().map(|g| g.uuid.clone()).collect();
+                let e = eff.as_ref().and_then(|e| e.as_ref().ok());
+                let socket = e.and_then(containerd::socket);
+                container::check(
+                    node,
+                    &container::Request {
+                        image: o.smoke_image.as_deref().unwrap_or(""),
+                        pull: o.smoke_pull,
+                        runtime_name: &o.runtime_name,
+                        // CDI devices only where CDI is set up for NVIDIA GPUs: containerd 2.x has
+                        // enable_cdi on by default, also on nodes that use the runtime's legacy mode.
+                        cdi: e.is_some_and(|e| {
+                            e.cdi_enabled()
+                                && e.cri()
+                                    .is_some_and(|cri| !cdi::nvidia_specs(node, cri).1.is_empty())
+                        }),
+                        socket: socket.as_deref().unwrap_or(containerd::DEFAULT_SOCKET),
+                        host_uuids: &host,
+                        timeout: o.timeout,
+                    },
+                )
+            }
             _ => unreachable!("CHECKS lists every id"),
         };
         checks.push(c);
@@ -160,8 +208,12 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
     }
     let sysroot = m.str("sysroot").unwrap_or("/");
     params::check_sysroot(sysroot)?;
+    let smoke_image = m.str("smoke_image").map(String::from);
     let o = Options {
-        checks: m.str_list("checks"),
+        checks: match m.get("checks") {
+            Some(serde_json::Value::Array(_)) => m.str_list("checks"),
+            _ => default_checks(smoke_image.as_deref()),
+        },
         expected_gpu_count: m.int("expected_gpu_count"),
         min_driver_version: m
             .str("min_driver_version")
@@ -173,6 +225,10 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
             .unwrap_or("/etc/containerd/config.toml")
             .to_string(),
         nvidia_smi_path: m.str("nvidia_smi_path").map(String::from),
+        smoke_image,
+        smoke_pull: m.bool("smoke_pull"),
+        timeout: Duration::from_secs(timeout as u64),
+        live: std::path::Path::new(sysroot) == std::path::Path::new("/"),
     };
     // Every value is judged before the node is looked at.
     params::check_options(&o)?;

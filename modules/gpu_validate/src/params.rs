@@ -48,8 +48,31 @@ pub fn check_options(o: &Options) -> Result<()> {
         );
     }
     node_path("containerd_config", &o.containerd_config)?;
+    check_container(o)?;
     if let Some(p) = &o.nvidia_smi_path {
         node_path("nvidia_smi_path", p)?;
+    }
+    Ok(())
+}
+
+/// The `container` check's options: it needs an image, and runs containers only on the node itself.
+fn check_container(o: &Options) -> Result<()> {
+    if let Some(image) = &o.smoke_image {
+        if image.trim().is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            bail!(
+                "smoke_image must be an image reference such as registry.example/cuda:12-base, got {:?}",
+                image
+            );
+        }
+    }
+    if !o.checks.iter().any(|c| c == crate::container::ID) {
+        return Ok(());
+    }
+    if o.smoke_image.is_none() {
+        bail!("the container check needs smoke_image: the image it runs `nvidia-smi -L` in");
+    }
+    if !o.live {
+        bail!("the container check runs a container on this node through containerd: it needs sysroot /");
     }
     Ok(())
 }
@@ -79,12 +102,16 @@ mod tests {
 
     fn good() -> Options {
         Options {
-            checks: CHECKS.iter().map(|c| c.to_string()).collect(),
+            checks: crate::default_checks(None),
             expected_gpu_count: Some(8),
             min_driver_version: "470.82.01".into(),
             runtime_name: "nvidia".into(),
             containerd_config: "/etc/containerd/config.toml".into(),
             nvidia_smi_path: Some("/usr/bin/nvidia-smi".into()),
+            smoke_image: None,
+            smoke_pull: false,
+            timeout: std::time::Duration::from_secs(60),
+            live: true,
         }
     }
 
@@ -163,6 +190,30 @@ mod tests {
                 msg
             );
             assert!(msg.contains(says), "{:?}: {}", bad, msg);
+        }
+    }
+
+    #[test]
+    fn the_container_check_needs_an_image_and_the_live_node() {
+        let with = |checks: &[&str], image: Option<&str>, live: bool| Options {
+            checks: checks.iter().map(|c| c.to_string()).collect(),
+            smoke_image: image.map(String::from),
+            live,
+            ..good()
+        };
+        check_options(&with(&["container"], Some("localhost/smoke:1"), true)).unwrap();
+        // An image with the container check not selected is allowed (it is simply not used).
+        check_options(&with(&["pci"], Some("localhost/smoke:1"), false)).unwrap();
+        let msg = refused(with(&["pci", "container"], None, true));
+        assert_eq!(
+            msg,
+            "the container check needs smoke_image: the image it runs `nvidia-smi -L` in"
+        );
+        let msg = refused(with(&["container"], Some("img:1"), false));
+        assert!(msg.ends_with("it needs sysroot /"), "{}", msg);
+        for bad in ["", " ", "img name", "img\n"] {
+            let msg = refused(with(&["container"], Some(bad), true));
+            assert!(msg.starts_with("smoke_image must be"), "{:?}: {}", bad, msg);
         }
     }
 

@@ -86,9 +86,17 @@ fn configured_node_passes_every_check() {
     let node = FakeNode::configured();
     let out = node.run(json!({"expected_gpu_count": 1}));
     assert_eq!(out["failed"], json!(null), "{}", out);
-    for id in gpu_validate::CHECKS {
-        assert_eq!(status(&out, id), "pass", "{}: {}", id, out);
+    for id in gpu_validate::default_checks(None) {
+        assert_eq!(status(&out, &id), "pass", "{}: {}", id, out);
     }
+    // The container check runs a container: only when asked for, never by default.
+    let ids: Vec<&str> = out["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"container"), "{:?}", ids);
     assert_eq!(
         out["ansible_facts"]["nvidia_container_toolkit_version"],
         "1.17.8"
@@ -216,6 +224,19 @@ fn bad_values_are_refused_before_any_check_runs() {
         (
             json!({"sysroot": "root"}),
             "sysroot must be an absolute path",
+        ),
+        (
+            json!({"checks": ["container"]}),
+            "the container check needs smoke_image",
+        ),
+        (
+            // The node under test is a folder: a container cannot be run in it.
+            json!({"smoke_image": "localhost/gpunode/smoke:1"}),
+            "the container check runs a container on this node through containerd: it needs sysroot /",
+        ),
+        (
+            json!({"checks": ["pci"], "smoke_image": "two words"}),
+            "smoke_image must be an image reference",
         ),
         (
             json!({"sysroot": format!("{}\0x", root)}),
