@@ -217,6 +217,7 @@ fn describe(text: &str, e: &toml_edit::TomlError) -> String {
 /// Plans an in-place edit of one config file.
 pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
     let mut doc = parse(input.unwrap_or(""), "the config")?;
+    let literal = tomlx::prefers_literal_strings(doc.as_item());
     let version = layout::detect_version(&doc, opts.new_config_version)?;
     let layout = Layout::for_version(version);
     let mut base = Base::NotNeeded;
@@ -241,6 +242,9 @@ pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
                 edit::enable_cdi(doc.as_item_mut(), &layout)?;
             }
         }
+    }
+    if literal {
+        tomlx::quote_new_strings_literally(doc.as_item_mut());
     }
     let after = render(input, &doc, opts);
     let runtime = runtime_data(&doc, &layout, &opts.name);
@@ -291,6 +295,14 @@ pub fn plan_drop_in(
 ) -> Result<Plan> {
     let mut main = parse(config.unwrap_or(""), "the config")?;
     let mut dropin = parse(drop_in.unwrap_or(""), "the drop-in")?;
+    // A new drop-in is written in the config's quoting, and its tables start at column 0 as in a new file.
+    let fresh_drop_in = layout::is_blank(&dropin);
+    let literal_main = tomlx::prefers_literal_strings(main.as_item());
+    let literal_drop_in = if fresh_drop_in {
+        literal_main
+    } else {
+        tomlx::prefers_literal_strings(dropin.as_item())
+    };
     let version = layout::detect_version(&main, opts.new_config_version)?;
     let layout = Layout::for_version(version);
     let dversion = layout::detect_version(&dropin, opts.drop_in_version.unwrap_or(version))?;
@@ -331,7 +343,11 @@ pub fn plan_drop_in(
                 };
             }
             put_runtimes(&mut dropin, &dlayout, opts, None, |rt| {
-                existing(&rt.name).or_else(|| new_base.clone())
+                let mut item = existing(&rt.name).or_else(|| new_base.clone())?;
+                if fresh_drop_in {
+                    tomlx::reset_indentation(&mut item);
+                }
+                Some(item)
             })?;
             for rt in opts.runtimes() {
                 edit::remove_runtime(main.as_item_mut(), &layout, &rt.name);
@@ -357,6 +373,12 @@ pub fn plan_drop_in(
             edit::remove_imports(&mut main, &opts.stale_imports);
             remove_runtimes(&mut dropin, &dlayout, opts)?;
         }
+    }
+    if literal_main {
+        tomlx::quote_new_strings_literally(main.as_item_mut());
+    }
+    if literal_drop_in {
+        tomlx::quote_new_strings_literally(dropin.as_item_mut());
     }
     let runtime = match runtime_data(&dropin, &dlayout, &opts.name) {
         Json::Null => runtime_data(&main, &layout, &opts.name),

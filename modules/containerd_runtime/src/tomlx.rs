@@ -247,3 +247,67 @@ pub fn get_mut<'a>(item: &'a mut Item, path: &[&str]) -> Option<&'a mut Item> {
     }
     Some(cur)
 }
+
+/// Whether most strings the document already holds are written as literal strings (`'...'`), as
+/// containerd 2.x's `config default` and nodeadm's version 3 configs write them.
+pub fn prefers_literal_strings(item: &Item) -> bool {
+    fn count(v: &Value, n: &mut (usize, usize)) {
+        match v {
+            Value::String(s) => match s.as_repr().and_then(|r| r.as_raw().as_str()) {
+                Some(raw) if raw.starts_with('\'') => n.0 += 1,
+                Some(_) => n.1 += 1,
+                None => {}
+            },
+            Value::Array(a) => a.iter().for_each(|v| count(v, n)),
+            Value::InlineTable(t) => t.iter().for_each(|(_, v)| count(v, n)),
+            _ => {}
+        }
+    }
+    fn walk(item: &Item, n: &mut (usize, usize)) {
+        match item {
+            Item::Value(v) => count(v, n),
+            Item::Table(t) => t.iter().for_each(|(_, i)| walk(i, n)),
+            Item::ArrayOfTables(a) => a
+                .iter()
+                .for_each(|t| t.iter().for_each(|(_, i)| walk(i, n))),
+            Item::None => {}
+        }
+    }
+    let mut n = (0, 0);
+    walk(item, &mut n);
+    n.0 > n.1
+}
+
+/// Writes every string this run added (it has no source text yet) as a literal string (`'...'`) where
+/// that can hold it, so new values match a file written in that style. Existing strings keep their bytes.
+pub fn quote_new_strings_literally(item: &mut Item) {
+    fn fix(v: &mut Value) {
+        match v {
+            Value::String(s) if s.as_repr().is_none() => {
+                let text = s.value();
+                if text.contains(['\'', '\n', '\r']) || text.chars().any(char::is_control) {
+                    return;
+                }
+                if let Ok(mut literal) = format!("'{}'", text).parse::<Value>() {
+                    let decor = s.decor().clone();
+                    *literal.decor_mut() = decor;
+                    *v = literal;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(fix),
+            Value::InlineTable(t) => t.iter_mut().for_each(|(_, v)| fix(v)),
+            _ => {}
+        }
+    }
+    match item {
+        Item::Value(v) => fix(v),
+        Item::Table(t) => t
+            .iter_mut()
+            .for_each(|(_, i)| quote_new_strings_literally(i)),
+        Item::ArrayOfTables(a) => a.iter_mut().for_each(|t| {
+            t.iter_mut()
+                .for_each(|(_, i)| quote_new_strings_literally(i))
+        }),
+        Item::None => {}
+    }
+}

@@ -557,7 +557,8 @@ fn an_existing_runtime_gets_only_the_keys_this_module_owns() {
         changed,
         vec![(
             "BinaryName = '/usr/local/nvidia/toolkit/nvidia-container-runtime'",
-            "BinaryName = \"/usr/bin/nvidia-container-runtime\""
+            // In the file's own quoting.
+            "BinaryName = '/usr/bin/nvidia-container-runtime'"
         )],
         "{after}"
     );
@@ -705,4 +706,36 @@ fn an_existing_runtime_without_a_cgroup_driver_takes_the_default_runtimes_system
     let (_d, path) = setup(Some(&cgroupfs));
     let r = run(json!({"path": path}));
     assert_eq!(r["changed"], false, "{r}");
+}
+
+#[test]
+fn new_values_follow_the_files_quoting_and_a_new_drop_in_starts_at_column_zero() {
+    // A version 3 config written in literal strings, as containerd 2.x's `config default` writes it.
+    let v3 = "version = 3\n\n[plugins]\n  [plugins.'io.containerd.cri.v1.runtime']\n    [plugins.'io.containerd.cri.v1.runtime'.containerd]\n      default_runtime_name = 'runc'\n\n      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes]\n        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n          runtime_type = 'io.containerd.runc.v2'\n\n          [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n            SystemdCgroup = true\n";
+    let (d, path) = setup(Some(v3));
+    run(json!({"path": path, "set_as_default": true}));
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("BinaryName = '/usr/bin/nvidia-container-runtime'")
+            && text.contains("default_runtime_name = 'nvidia' # containerd_runtime: was 'runc'"),
+        "{text}"
+    );
+    assert!(!text.contains("\"/usr/bin"), "{text}");
+    run(json!({"path": path, "state": "absent"}));
+    assert_eq!(fs::read_to_string(&path).unwrap(), v3);
+
+    // Drop-in mode with no containerd installed (a version 3 config merges deeply): the new drop-in's
+    // tables and keys start at column 0 and use the config's quoting.
+    let drop_in = d.path().join("conf.d/99-nvidia.toml");
+    let r = run(json!({"path": path, "drop_in_path": drop_in}));
+    assert_eq!(r["drop_in_used"], true, "{r}");
+    let dropped = fs::read_to_string(&drop_in).unwrap();
+    assert!(
+        dropped.lines().all(|l| !l.starts_with(' ')),
+        "indented drop-in:\n{dropped}"
+    );
+    assert!(
+        dropped.contains("BinaryName = '/usr/bin/nvidia-container-runtime'"),
+        "{dropped}"
+    );
 }
