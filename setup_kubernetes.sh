@@ -9,7 +9,8 @@
 #   --check, --diff     predict the changes without making them / show the file changes
 #   --limit, --tags     passed to ansible-playbook (tags: nodes, cluster)
 #   --cleanup           reverse it instead (playbooks/cleanup.yml): runtime removed from containerd with the
-#                       previous default runtime restored, toolkit packages, apt list and keyring removed
+#                       previous default runtime restored, toolkit packages, apt list and keyring removed, and
+#                       the RuntimeClass, node labels and charts removed (also after nvidia_runtime.enabled: false)
 #   --sandbox           run the node flow against a local Podman node (systemd, containerd) and a local signed
 #                       apt repository standing in for NVIDIA's: the main job on one machine, no cluster needed
 # Environment: GPUNODE_VENV (default .venv) is where the pinned Ansible venv lives.
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --cleanup) playbook=playbooks/cleanup.yml ;;
     --suite) suite=${2:?}; shift ;;
     -v*) extra+=("$1") ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift
