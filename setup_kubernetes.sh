@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --cleanup) playbook=playbooks/cleanup.yml ;;
     --suite) suite=${2:?}; shift ;;
     -v*) extra+=("$1") ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift
