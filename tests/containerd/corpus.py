@@ -15,7 +15,8 @@ containerd it suits: version 3 only on containerd 2.x, version 2 everywhere, ver
     SystemdCgroup, set to the default runtime's, may change);
   - a second run: changed: false and identical bytes;
   - `state: absent`: the dump equals the original; except where the installer made `nvidia` the default, where
-    absent must fail and leave the file byte-identical.
+    absent must fail and leave the file byte-identical; and where the installer wrote an `nvidia` runtime of its
+    own (k3s), which `absent` removes as asked: there the dump equals the original without that runtime.
 Prints one line per check and 'N passed, N failed[, N skipped]'. A run over the whole corpus also writes what
 failed or was skipped to /tmp/corpus-status.txt (the list the module's authors work from).
 """
@@ -138,7 +139,14 @@ def judge(module, bindir, containerd, label, text, work):
     # A file the module deleted (nothing left but `version`) loads as containerd's defaults, as an empty one does.
     if not os.path.exists(cfg):
         open(cfg, "w").close()
-    rest = diff_keys(before, dump(containerd, cfg))
+    gone = dump(containerd, cfg)
+    if existed:
+        # `absent` means the runtime must not be there, whoever wrote it: gone, and nothing else changed.
+        check(NAME not in runtimes_of(gone), label, f"absent removes the installer's {NAME} runtime")
+        rest = diff_keys(without(before, [NAME]), gone)
+        check(not rest, label, f"absent gives back the original dump without {NAME}", brief(rest))
+        return
+    rest = diff_keys(before, gone)
     check(not rest, label, "absent gives back the original dump", brief(rest))
 
 
