@@ -149,23 +149,11 @@ pub fn judge(r: &Request, exit_code: i64, output: &str) -> Check {
     let shown = one_line(output);
     let how = asked_how(r);
     if seen.is_empty() {
-        return Check::fail(
-            ID,
-            format!(
-                "no GPU in the container: `nvidia-smi -L` in a container of handler '{}' ({}) exited {} \
-                 listing no GPU: {}",
-                r.runtime_name, how, exit_code, shown
-            ),
-            format!(
-                "the handler started the container without GPUs: runtime '{}' must run nvidia-container-runtime \
-                 (the containerd check names its BinaryName) and `nvidia-container-cli info` must work{}",
-                r.runtime_name,
-                if r.cdi {
-                    "; with CDI, generate the spec: nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml, \
-                     and use an image with ldconfig (the spec's hook runs it inside)"
-                } else {
-                    ""
-                }
+        return no_gpu(
+            r,
+            &format!(
+                "`nvidia-smi -L` exited {} listing no GPU: {}",
+                exit_code, shown
             ),
         );
     }
@@ -205,6 +193,37 @@ pub fn judge(r: &Request, exit_code: i64, output: &str) -> Check {
     )
 }
 
+/// What a container without GPU shows in crictl's errors: the NVIDIA hook failing, or no nvidia-smi to run.
+const NO_GPU_SIGNS: &[&str] = &[
+    "nvidia-container-cli",
+    "libnvidia-ml",
+    "\"nvidia-smi\": executable file not found",
+];
+
+/// The failure for a container that got no GPU; `what` says how that showed.
+fn no_gpu(r: &Request, what: &str) -> Check {
+    Check::fail(
+        ID,
+        format!(
+            "no GPU in the container: a container of handler '{}' ({}) got none; {}",
+            r.runtime_name,
+            asked_how(r),
+            what
+        ),
+        format!(
+            "runtime '{}' must run nvidia-container-runtime (the containerd check names its BinaryName) and \
+             `nvidia-container-cli info` must work on the node{}",
+            r.runtime_name,
+            if r.cdi {
+                "; with CDI, regenerate the spec (nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml) and use \
+                 an image with ldconfig (the spec's hook runs it inside)"
+            } else {
+                ""
+            }
+        ),
+    )
+}
+
 fn asked_how(r: &Request) -> String {
     if r.cdi {
         format!("CDI device {}", CDI_ALL)
@@ -239,7 +258,7 @@ fn ensure_image(crictl: &Crictl, r: &Request) -> Result<(), Check> {
             format!(
                 "image {} is not on the node (containerd's k8s.io namespace) and smoke_pull is false: {}",
                 r.image,
-                one_line(o.complaint())
+                crictl_error(&o)
             ),
             "import it (ctr -n k8s.io images import IMAGE.tar) or set smoke_pull: true to let containerd pull it",
         ));
@@ -250,14 +269,14 @@ fn ensure_image(crictl: &Crictl, r: &Request) -> Result<(), Check> {
     }
     Err(Check::fail(
         ID,
-        format!("pulling {} failed: {}", r.image, one_line(o.complaint())),
+        format!("pulling {} failed: {}", r.image, crictl_error(&o)),
         "check the image name, the registry's reachability and credentials, or import the image by hand",
     ))
 }
 
 /// `crictl runp` failed: containerd's own words, and whether it is the handler it does not know.
 fn sandbox_failed(r: &Request, o: &Output) -> Check {
-    let said = one_line(o.complaint());
+    let said = crictl_error(o);
     if said.contains("no runtime for") {
         return Check::fail(
             ID,
@@ -280,8 +299,13 @@ fn sandbox_failed(r: &Request, o: &Output) -> Check {
     )
 }
 
-/// A step on the container failed (`created`, `started`, ...).
+/// A step on the container failed (`created`, `started`, ...). The runtime failing to give the container a GPU
+/// (its hook cannot reach the driver) or a container without nvidia-smi (no GPU was mounted in) is said as such.
 fn container_failed(r: &Request, step: &str, o: &Output) -> Check {
+    let said = crictl_error(o);
+    if NO_GPU_SIGNS.iter().any(|s| said.contains(s)) {
+        return no_gpu(r, &format!("it could not be {}: {}", step, said));
+    }
     Check::fail(
         ID,
         format!(
@@ -289,7 +313,7 @@ fn container_failed(r: &Request, step: &str, o: &Output) -> Check {
             r.runtime_name,
             asked_how(r),
             step,
-            one_line(o.complaint())
+            crictl_error(o)
         ),
         "the runtime failed to set the container up: run `nvidia-container-cli info` on the node; with CDI, an \
          unresolvable device means no spec declares it (nvidia-ctk cdi generate)",
@@ -383,7 +407,7 @@ impl Crictl {
         for verb in ["stopp", "rmp"] {
             match self.call_within(&[verb, pod], CLEANUP) {
                 Ok(o) if o.success() => {}
-                Ok(o) => said.push(format!("crictl {}: {}", verb, one_line(o.complaint()))),
+                Ok(o) => said.push(format!("crictl {}: {}", verb, crictl_error(&o))),
                 Err(e) => said.push(format!("crictl {}: {:#}", verb, e)),
             }
         }
@@ -428,6 +452,39 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// crictl's error without its warnings: the `level=error`/`level=fatal` messages (unquoted), else every line
+/// that is not a warning or a client-side log line (`E1205 10:00:00.000000 ...`).
+fn crictl_error(o: &Output) -> String {
+    let text = o.complaint();
+    let messages: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("level=error") || l.contains("level=fatal"))
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("msg=\"")?;
+            Some(
+                rest.trim_end()
+                    .trim_end_matches('"')
+                    .replace("\\n", " | ")
+                    .replace("\\\"", "\""),
+            )
+        })
+        .collect();
+    if !messages.is_empty() {
+        return one_line(&messages.join("\n"));
+    }
+    let klog = |l: &str| {
+        let b = l.as_bytes();
+        b.len() > 5 && b"IWEF".contains(&b[0]) && b[1..5].iter().all(u8::is_ascii_digit)
+    };
+    one_line(
+        &text
+            .lines()
+            .filter(|l| !l.contains("level=warning") && !klog(l))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 fn first_line(s: &str) -> String {
@@ -570,23 +627,68 @@ mod tests {
         );
     }
 
-    #[test]
-    fn containerd_s_unknown_handler_is_named() {
-        let o = Output {
+    /// crictl 1.36's stderr as a Podman node with containerd 1.7 gave it (the runtime name changed).
+    const UNKNOWN_HANDLER: &str = r#"time="2026-12-05T23:44:54Z" level=warning msg="Config \"/etc/crictl.yaml\" does not exist, trying next: \"/usr/local/bin/crictl.yaml\""
+time="2026-12-05T23:44:54Z" level=warning msg="cgroup_parent is not set. Use `runtime-config` to get the runtime cgroup driver"
+E1205 23:44:54.593601     417 remote_runtime.go:237] "RunPodSandbox from runtime service failed" err="rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"nvidia\" is configured"
+time="2026-12-05T23:44:54Z" level=error msg="run pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"nvidia\" is configured"
+"#;
+    /// The same node, handler nvidia with the real toolkit 1.17.0 and no NVIDIA driver (the hook's error).
+    const HOOK_FAILED: &str = r#"E1205 23:45:02.845591     755 remote_runtime.go:435] "StartContainer from runtime service failed" err=<
+	rpc error: code = Unknown desc = failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error running hook #0: error running hook: exit status 1, stdout: , stderr: Auto-detected mode as 'legacy'
+	nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: cannot open shared object file: no such file or directory: unknown
+ > containerID="01bae565f29d"
+time="2026-12-05T23:45:02Z" level=error msg="starting the container \"01bae565f29d\": rpc error: code = Unknown desc = failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error running hook #0: error running hook: exit status 1, stdout: , stderr: Auto-detected mode as 'legacy'\nnvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: cannot open shared object file: no such file or directory: unknown"
+"#;
+
+    fn failed(stderr: &str) -> Output {
+        Output {
             code: Some(1),
             stdout: String::new(),
-            stderr: "time=\"2026-12-01T10:00:00Z\" level=fatal msg=\"run pod sandbox: rpc error: code = Unknown \
-                     desc = failed to get sandbox runtime: no runtime for \\\"nvidia\\\" is configured\"\n"
-                .into(),
-        };
-        let c = sandbox_failed(&req(&[], false), &o);
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn containerd_s_unknown_handler_is_named_without_crictl_s_warnings() {
+        let c = sandbox_failed(&req(&[], false), &failed(UNKNOWN_HANDLER));
+        assert_eq!(
+            c.detail,
+            "containerd does not know runtime handler 'nvidia': run pod sandbox: rpc error: code = Unknown desc = \
+             failed to get sandbox runtime: no runtime for \"nvidia\" is configured"
+        );
+        assert!(c.hint.contains("restart containerd"), "{}", c.hint);
+    }
+
+    #[test]
+    fn a_hook_that_cannot_reach_the_driver_means_no_gpu_in_the_container() {
+        let c = container_failed(&req(&[], false), "started", &failed(HOOK_FAILED));
         assert!(
-            c.detail
-                .starts_with("containerd does not know runtime handler 'nvidia': "),
+            c.detail.starts_with(
+                "no GPU in the container: a container of handler 'nvidia' (NVIDIA_VISIBLE_DEVICES=all) got none; \
+                 it could not be started: starting the container \"01bae565f29d\": rpc error"
+            ),
             "{}",
             c.detail
         );
-        assert!(c.hint.contains("restart containerd"), "{}", c.hint);
+        assert!(
+            c.detail.ends_with(
+                "'legacy' | nvidia-container-cli: initialization error: load library failed: \
+                 libnvidia-ml.so.1: cannot open shared object file: no such file or directory: unknown"
+            ),
+            "{}",
+            c.detail
+        );
+        // Another failure is said as it is.
+        let c = container_failed(
+            &req(&[], false),
+            "created",
+            &failed("time=\"x\" level=fatal msg=\"image not known\"\n"),
+        );
+        assert_eq!(
+            c.detail,
+            "the container of handler 'nvidia' (NVIDIA_VISIBLE_DEVICES=all) could not be created: image not known"
+        );
     }
 
     #[test]
