@@ -223,8 +223,8 @@ def random_case(rng):
     # Comments inside blocks are kept in the order written; the shuffle changed that order, so recompute it.
     facts["keep_comments"] = [ln[ln.index("# keep"):] for ln in text.splitlines() if "# keep" in ln]
     facts["keep_blocks"] = [b for k, b in blocks if k == "unrelated"]
-    # The base runtime a new runtime copies: the default unless it is an nvidia one, then runc, then crun.
-    for candidate in ([default] if default and not default.lower().startswith("nvidia") else []) + ["runc", "crun"]:
+    # The base runtime a new runtime copies: the default runtime whatever its name, then runc.
+    for candidate in ([default] if default else []) + ["runc"]:
         if candidate in runtimes:
             facts["base"] = candidate
             break

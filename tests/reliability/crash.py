@@ -213,7 +213,11 @@ def read_only(ledger, root):
     src = tempfile.mkdtemp(prefix="ro-src-", dir=root)
     point = tempfile.mkdtemp(prefix="ro-", dir=root)
     path = os.path.join(point, "config.toml")
-    _put(os.path.join(src, "config.toml"), configs.base_config(2).encode())
+    # An nvidia runtime with another binary: both `present` (new BinaryName) and `absent` must write.
+    nvidia = ('\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n  runtime_type = "io.containerd.runc.v2"\n'
+              '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]\n'
+              '  BinaryName = "/usr/local/bin/nvidia-container-runtime"\n')
+    _put(os.path.join(src, "config.toml"), (configs.base_config(2) + nvidia).encode())
     try:
         _mount("--bind", src, point)
         _mount("-o", "remount,bind,ro", point)
@@ -223,7 +227,7 @@ def read_only(ledger, root):
     args_dir = tempfile.mkdtemp(prefix="args-", dir=root)
     try:
         before = harness.snapshot(src)
-        for label, extra in (("plain", {}), ("backup: true", {"backup": True}), ("state: absent", {"state": "absent", "name": "runc"})):
+        for label, extra in (("plain", {}), ("backup: true", {"backup": True}), ("state: absent", {"state": "absent"})):
             res = harness.run_module("containerd_runtime", _args(path, **extra), args_dir)
             problem = harness.no_crash_problem(res)
             if not problem and not res.failed:

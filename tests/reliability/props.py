@@ -99,6 +99,19 @@ def check_case(seed, workdir):
     def listing():
         return sorted(n for n in os.listdir(workdir) if not n.startswith("args-"))
 
+    # Removing a runtime that someone else made the default (no marker of this module) is refused, in check mode
+    # too, and writes nothing: containerd would be left without its default runtime.
+    runtimes = facts.get("runtimes", {})
+    if args["state"] == "absent" and facts.get("default") == args["name"] and args["name"] in runtimes:
+        for extra in ({"_ansible_check_mode": True}, {}):
+            res = run(extra)
+            problem = harness.no_crash_problem(res)
+            if problem or not res.failed or "set outside this module" not in res.msg:
+                broken["semantics"] = "absent of a default set elsewhere: %s" % (problem or res.summary())
+            elif read() != before_bytes:
+                broken["semantics"] = "absent of a default set elsewhere changed the file"
+        return broken, text, args
+
     # Check mode first: it must predict and write nothing.
     list0 = listing()
     chk = run({"_ansible_check_mode": True})
@@ -159,20 +172,28 @@ def check_case(seed, workdir):
             if dig(rt, ["options", "BinaryName"]) != args["binary_path"]:
                 why.append("BinaryName %r" % dig(rt, ["options", "BinaryName"]))
             base = facts["base"]
-            if base and base != name:
-                want = dig(before, cri + ["containerd", "runtimes", base, "options", "SystemdCgroup"])
-                got = dig(rt, ["options", "SystemdCgroup"])
+            got = dig(rt, ["options", "SystemdCgroup"])
+            base_cgroup = dig(before, cri + ["containerd", "runtimes", base or "", "options", "SystemdCgroup"])
+            if name in runtimes:
+                # An existing runtime keeps its own; it takes the base's systemd driver only when it has none.
+                own = dig(before, cri + ["containerd", "runtimes", name, "options", "SystemdCgroup"])
+                want = own if own is not None else (True if base_cgroup is True and base != name else None)
                 if want != got:
-                    why.append("SystemdCgroup %r, base %s has %r" % (got, base, want))
+                    why.append("SystemdCgroup %r, the existing runtime had %r (base %s: %r)" % (
+                        got, own, base, base_cgroup))
+            elif base and base_cgroup != got:
+                why.append("SystemdCgroup %r, base %s has %r" % (got, base, base_cgroup))
         if args["set_as_default"] and default != name:
             why.append("default_runtime_name %r" % default)
+        if not args["set_as_default"] and facts.get("default") == name and default != name:
+            why.append("a default set elsewhere was changed to %r" % default)
         if args["enable_cdi"] and dig(after, cri + ["enable_cdi"]) is not True:
             why.append("enable_cdi not set")
     else:
         if rt is not None:
             why.append("runtime %s still there" % name)
-        if default == name:
-            why.append("default_runtime_name still names it")
+        if default == name and facts.get("default") != name:
+            why.append("default_runtime_name names it")
     if why:
         broken["semantics"] = "; ".join(why)
 
