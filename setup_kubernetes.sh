@@ -69,7 +69,8 @@ export ANSIBLE_CONFIG="$root/ansible.cfg"
 say "Checking $user_input"
 # Before any host is touched (also under --check): only the controller reads and checks the file. Its output is
 # kept in memory (no temporary file) and shown only when the file is rejected.
-if ! check_out=$(ansible-playbook -i localhost, playbooks/validate_input.yml -e "user_input_file=$user_input" 2>&1); then
+if ! check_out=$(ansible-playbook -i localhost, playbooks/validate_input.yml -e "user_input_file=$user_input" \
+    2>&1); then
   grep -E 'Validation of arguments failed|kubernetes_deployment|must be stored|ERROR' <<<"$check_out" >&2 ||
     printf '%s\n' "$check_out" >&2
   die "user input rejected; nothing was changed"
@@ -147,7 +148,7 @@ if [ -n "$limit" ]; then
   # The pattern is resolved to its hosts here and the controller (localhost) added: it checks the input and
   # renders the cluster objects, and a limit without it would skip those plays and break the rest.
   hosts=$(ansible -i "$inventory" all --limit "$limit" --list-hosts 2>/dev/null | tail -n +2 | tr -d ' ' |
-    paste -sd, -)
+    paste -sd, -) || hosts=  # ansible fails when nothing matches
   [ -n "$hosts" ] || die "--limit $limit matches no host of $inventory"
   extra+=(--limit "$hosts,localhost")
 fi
