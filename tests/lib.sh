@@ -11,6 +11,9 @@ mkdir -p "$CACHE"
 ANSIBLE_OLDEST=2.15.13
 ANSIBLE_NEWEST=2.19.14
 
+# What the pinned tools pull in unpinned is held by this constraints file (pip reads the variable).
+export PIP_CONSTRAINT="$ROOT/tests/constraints.txt"
+
 step() { printf '\n== %s ==\n' "$*"; }
 info() { printf '   %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -29,7 +32,7 @@ need_packages() {
 venv() {
   local name=$1; shift
   local key dir
-  key=$(printf '%s\n' "$@" | sha256sum | cut -c1-12)
+  key=$( (printf '%s\n' "$@"; cat "$PIP_CONSTRAINT") | sha256sum | cut -c1-12)
   dir="$CACHE/venv-$name-$key"
   if [ ! -x "$dir/bin/python" ] || [ ! -f "$dir/.complete" ]; then
     rm -rf "$dir"
