@@ -184,6 +184,10 @@ pub fn install_panic_hook(module_name: &'static str) {
     }));
 }
 
+/// `MODULE --argument-spec` prints the module's argument spec as AnsibleModule's `argument_spec` in JSON
+/// (Ansible always passes a file path, never this).
+pub const ARGUMENT_SPEC_FLAG: &str = "--argument-spec";
+
 /// Runs a whole module: read the args file named by argv[1], validate, call `run`, print one JSON object and
 /// exit 0 (or 1 when failed). `run` errors become `failed: true` with the error chain as `msg`.
 pub fn main(
@@ -193,6 +197,11 @@ pub fn main(
 ) -> ! {
     install_panic_hook(default_name);
     let arg = std::env::args().nth(1);
+    if arg.as_deref() == Some(ARGUMENT_SPEC_FLAG) {
+        // The spec the executable really validates with, for checking its sidecar docs against.
+        response::print(&spec.argument_spec());
+        std::process::exit(0)
+    }
     let out = execute(default_name, &spec, arg.as_deref(), run);
     let failed = out.get("failed").and_then(Value::as_bool).unwrap_or(false);
     response::print(&out);

@@ -185,4 +185,38 @@ impl ModuleSpec {
     pub fn option(&self, name: &str) -> Option<&Opt> {
         self.options.iter().find(|o| o.name == name)
     }
+
+    /// The options as AnsibleModule's `argument_spec` dict (`type`, `required`, `default`, `choices`,
+    /// `aliases`, `elements`, `no_log`, `options`; keys at their AnsibleModule defaults are left out), what
+    /// the sidecar docs must describe.
+    pub fn argument_spec(&self) -> Value {
+        let mut spec = serde_json::Map::new();
+        for o in &self.options {
+            let mut d = serde_json::Map::new();
+            d.insert("type".into(), o.kind.name().into());
+            if o.required {
+                d.insert("required".into(), true.into());
+            }
+            if let Some(v) = &o.default {
+                d.insert("default".into(), v.clone());
+            }
+            if !o.choices.is_empty() {
+                d.insert("choices".into(), Value::Array(o.choices.clone()));
+            }
+            if !o.aliases.is_empty() {
+                d.insert("aliases".into(), o.aliases.clone().into());
+            }
+            if let Some(e) = o.elements {
+                d.insert("elements".into(), e.name().into());
+            }
+            if o.no_log {
+                d.insert("no_log".into(), true.into());
+            }
+            if let Some(sub) = &o.options {
+                d.insert("options".into(), sub.argument_spec());
+            }
+            spec.insert(o.name.into(), Value::Object(d));
+        }
+        Value::Object(spec)
+    }
 }
