@@ -343,13 +343,19 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -
                 facts.push(format!("runtime '{}' runs {}", runtime_name, binary));
             }
             let own = eff.systemd_cgroup(runtime_name).unwrap_or(false);
-            if let Some(runc) = eff.systemd_cgroup("runc") {
-                if runc != own {
-                    faults.push(format!(
-                        "runtime '{}' has SystemdCgroup = {} but runc has {}",
-                        runtime_name, own, runc
-                    ));
-                    hints.push("give the runtime the same options.SystemdCgroup as runc (copy runc's options)");
+            // The default runtime is what every pod without a RuntimeClass runs on, so it is the one this
+            // runtime must agree with (runc when none is named). containerd 2.x's dump always holds a
+            // built-in runc, even where the file's default is another runtime (EKS's `nvidia`).
+            let default = eff.default_runtime().unwrap_or_else(|| "runc".to_string());
+            if default != runtime_name {
+                if let Some(theirs) = eff.systemd_cgroup(&default) {
+                    if theirs != own {
+                        faults.push(format!(
+                            "runtime '{}' has SystemdCgroup = {} but the default runtime {} has {}",
+                            runtime_name, own, default, theirs
+                        ));
+                        hints.push("give the runtime the same options.SystemdCgroup as the default runtime (copy its options)");
+                    }
                 }
             }
             match kubelet_cgroup_driver(node) {

@@ -349,7 +349,7 @@ fn fault_12_systemd_cgroup_differs_from_runc() {
     assert_fails(
         &out,
         "containerd",
-        "runtime 'nvidia' has SystemdCgroup = false but runc has true",
+        "runtime 'nvidia' has SystemdCgroup = false but the default runtime runc has true",
     );
     assert_fails(
         &out,
@@ -374,7 +374,7 @@ fn fault_13_systemd_cgroup_differs_from_the_kubelet() {
         "runtime 'nvidia' has SystemdCgroup = true but the kubelet's cgroupDriver is cgroupfs",
     );
     let d = check(&out, "containerd")["detail"].as_str().unwrap();
-    assert!(!d.contains("but runc has"), "{}", d);
+    assert!(!d.contains("but the default runtime"), "{}", d);
     // No cgroupDriver line: the kubelet's default, cgroupfs.
     let node = FakeNode::configured();
     node.edit(
@@ -597,4 +597,29 @@ fn fault_21_driver_not_loaded_fails_the_driver_check_not_the_toolkit_check() {
     }
     let out = node.run(json!({"checks": ["toolkit"]}));
     assert_fails(&out, "toolkit", "NVIDIA Container Toolkit is not installed");
+}
+
+#[test]
+fn the_runtime_that_is_itself_the_default_is_judged_by_the_kubelet_not_by_a_built_in_runc() {
+    // EKS's GPU config: `nvidia` is the default runtime with SystemdCgroup = true and the file has no runc,
+    // while containerd 2.x's dump still shows a built-in runc with SystemdCgroup = false.
+    let node = FakeNode::configured();
+    let text = node.read("/etc/containerd/config.toml");
+    let (head, tail) = text.split_once("runtimes.runc.options]").unwrap();
+    node.write(
+        "/etc/containerd/config.toml",
+        &format!(
+            "{}runtimes.runc.options]{}",
+            head,
+            tail.replacen("SystemdCgroup = true", "SystemdCgroup = false", 1)
+        )
+        .replace(
+            "default_runtime_name = \"runc\"",
+            "default_runtime_name = \"nvidia\"",
+        ),
+    );
+    let out = node.run(json!({}));
+    let d = check(&out, "containerd")["detail"].as_str().unwrap();
+    assert!(d.contains("default runtime nvidia"), "{}", d);
+    assert_eq!(check(&out, "containerd")["status"], "pass", "{}", d);
 }
