@@ -1,5 +1,5 @@
 //! The `containerd` check: containerd's effective config has runtime `runtime_name` with an executable
-//! `BinaryName`, the same `SystemdCgroup` as runc and the kubelet, and containerd is running.
+//! `BinaryName`, the same `SystemdCgroup` as the default runtime and the kubelet, and containerd is running.
 
 use std::path::Path;
 
