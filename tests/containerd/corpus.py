@@ -13,6 +13,7 @@ containerd it suits: version 3 only on containerd 2.x, version 2 everywhere, ver
     runtime's (default_runtime_name of the original dump, else runc), and nothing else changed (where the
     installer had already written an `nvidia` runtime, only its BinaryName, an empty runtime_type and a missing
     SystemdCgroup, set to the default runtime's, may change);
+  - where the installer's nvidia runtime is already right: the first run is changed: false with identical bytes;
   - a second run: changed: false and identical bytes;
   - `state: absent`: the dump equals the original; except where the installer made `nvidia` the default, where
     absent must fail and leave the file byte-identical; and where the installer wrote an `nvidia` runtime of its
@@ -111,6 +112,12 @@ def judge(module, bindir, containerd, label, text, work):
     want = systemd_cgroup(runtimes.get(default))
     check(systemd_cgroup(rt) == want, label, f"SystemdCgroup equals default runtime {default}'s ({want})",
           repr(systemd_cgroup(rt)))
+    if existed and runtimes[NAME].get("options", {}).get("BinaryName") == BINARY \
+            and systemd_cgroup(runtimes[NAME]) == want:
+        # The installer's runtime is already right: a node that works is left exactly as it was.
+        check(r1.get("changed") is False and open(cfg).read() == text, label,
+              "an installer's runtime that is already right: changed: false, identical bytes",
+              json.dumps({k: r1.get(k) for k in ("changed", "msg")}))
     rest = diff_keys(without(before, [NAME]), without(after, [NAME]))
     if existed:
         # The installer's own nvidia table: only BinaryName, a runtime_type it left empty and a SystemdCgroup it

@@ -545,7 +545,9 @@ fn render(input: Option<&str>, doc: &DocumentMut, opts: &Options) -> Option<Stri
         }
     }
     let text = doc.to_string();
-    if input == Some(text.as_str()) {
+    // An edit that changes nothing containerd loads keeps the input's bytes: toml_edit cannot always print
+    // an untouched document as it was (a table key quoted two ways in two headers comes out one way).
+    if input == Some(text.as_str()) || (input.is_some() && data_of(input) == data_of(Some(&text))) {
         return input.map(str::to_string);
     }
     Some(text)

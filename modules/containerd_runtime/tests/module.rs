@@ -748,3 +748,14 @@ fn a_config_k3s_generates_warns_that_k3s_rewrites_it() {
     let r = run(json!({"path": path}));
     assert!(r["warnings"].to_string().contains("k3s/RKE2"), "{r}");
 }
+
+#[test]
+fn a_key_quoted_two_ways_in_two_headers_keeps_its_bytes_when_nothing_changes() {
+    // EKS nodeadm's version 3 template writes `'io.containerd.cri.v1.images'` in one header and
+    // `"io.containerd.cri.v1.images"` in the next; the nvidia runtime is already right.
+    let eks = "version = 3\n\n[plugins.'io.containerd.cri.v1.images']\ndiscard_unpacked_layers = true\n\n[plugins.\"io.containerd.cri.v1.images\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\ndefault_runtime_name = \"nvidia\"\n\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.nvidia.options]\nBinaryName = \"/usr/bin/nvidia-container-runtime\"\nSystemdCgroup = true\n";
+    let (_d, path) = setup(Some(eks));
+    let r = run(json!({"path": path}));
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), eks);
+}
