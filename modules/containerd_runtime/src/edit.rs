@@ -5,7 +5,7 @@
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
 
 use crate::layout::Layout;
-use crate::tomlx;
+use crate::toml_tree;
 use anyhow::Result;
 
 /// The trailing comment that records the default runtime a `set_as_default` replaced, so that
@@ -27,7 +27,7 @@ pub fn find_base(root: &Item, layout: &Layout) -> Option<(String, Item)> {
     for name in default.into_iter().chain(["runc".to_string()]) {
         let mut path = layout.runtimes();
         path.push(&name);
-        if let Some(item) = tomlx::get(root, &path).filter(|i| i.is_table_like()) {
+        if let Some(item) = toml_tree::get(root, &path).filter(|i| i.is_table_like()) {
             return Some((name, item.clone()));
         }
     }
@@ -38,7 +38,7 @@ pub fn find_base(root: &Item, layout: &Layout) -> Option<(String, Item)> {
 pub fn default_of(root: &Item, layout: &Layout) -> Option<String> {
     let mut path = layout.containerd();
     path.push("default_runtime_name");
-    tomlx::get(root, &path)
+    toml_tree::get(root, &path)
         .and_then(Item::as_str)
         .map(str::to_string)
 }
@@ -60,7 +60,7 @@ const UNSET: &str = "unset";
 pub fn recorded_default(root: &Item, layout: &Layout) -> Option<Replaced> {
     let mut path = layout.containerd();
     path.push("default_runtime_name");
-    match tomlx::get(root, &path) {
+    match toml_tree::get(root, &path) {
         Some(Item::Value(v)) => recorded_in(v),
         _ => None,
     }
@@ -126,21 +126,21 @@ pub fn set_owned(
         .and_then(Item::as_str)
         .map_or(true, str::is_empty);
     if empty_type {
-        tomlx::set_value(item, "runtime_type", runtime_type.into())?;
+        toml_tree::set_value(item, "runtime_type", runtime_type.into())?;
     }
     if !annotations.is_empty() {
         let list: Array = annotations.iter().map(String::as_str).collect();
-        tomlx::set_value(item, "container_annotations", Value::Array(list))?;
+        toml_tree::set_value(item, "container_annotations", Value::Array(list))?;
     }
     let fresh = item.get("options").is_none();
-    let options = tomlx::ensure_table(item, &["options"])?;
+    let options = toml_tree::ensure_table(item, &["options"])?;
     if let (true, Item::Table(t)) = (fresh, &mut *options) {
         // A fresh options table prints its own header (an implicit one would vanish with its keys).
         t.set_implicit(false);
     }
-    tomlx::set_value(options, "BinaryName", rt.binary_path.as_str().into())?;
+    toml_tree::set_value(options, "BinaryName", rt.binary_path.as_str().into())?;
     if layout.version <= 1 {
-        tomlx::set_value(options, "Runtime", rt.binary_path.as_str().into())?;
+        toml_tree::set_value(options, "Runtime", rt.binary_path.as_str().into())?;
     }
     Ok(())
 }
@@ -169,19 +169,20 @@ fn inherit_missing_cgroup_driver(existing: &mut Item, base: Option<&Item>) -> Re
 
 /// Sets `options.SystemdCgroup` (a new runtime with no base in the file takes the kubelet's cgroup driver).
 pub fn set_systemd_cgroup(item: &mut Item, systemd: bool) -> Result<()> {
-    let options = tomlx::ensure_table(item, &["options"])?;
-    tomlx::set_value(options, "SystemdCgroup", systemd.into())
+    let options = toml_tree::ensure_table(item, &["options"])?;
+    toml_tree::set_value(options, "SystemdCgroup", systemd.into())
 }
 
 /// A copied table keeps its indentation but not the comments written above its headers and keys.
 fn tidy_copy(item: &mut Item) {
-    tomlx::clear_positions(item);
+    toml_tree::clear_positions(item);
     if let Item::Table(t) = item {
-        let indent = tomlx::indentation(t.decor().prefix().and_then(|p| p.as_str()));
+        let indent = toml_tree::indentation(t.decor().prefix().and_then(|p| p.as_str()));
         t.decor_mut().set_prefix(format!("\n{}", indent));
         t.decor_mut().set_suffix("");
         for (mut key, child) in t.iter_mut() {
-            let kindent = tomlx::indentation(key.leaf_decor().prefix().and_then(|p| p.as_str()));
+            let kindent =
+                toml_tree::indentation(key.leaf_decor().prefix().and_then(|p| p.as_str()));
             key.leaf_decor_mut().set_prefix(kindent);
             tidy_copy(child);
         }
@@ -199,7 +200,7 @@ pub fn put_runtime(
     base: Option<&Item>,
     desired: impl FnOnce() -> Result<Item>,
 ) -> Result<()> {
-    let runtimes = tomlx::ensure_table(root, &layout.runtimes())?;
+    let runtimes = toml_tree::ensure_table(root, &layout.runtimes())?;
     let t = runtimes
         .as_table_like_mut()
         .expect("ensure_table returns a table");
@@ -233,7 +234,7 @@ pub fn put_runtime(
 
 /// Writes a table as it is (the base runtime a new file needs beside ours), unless one is there already.
 pub fn put_table(root: &mut Item, layout: &Layout, name: &str, table: &Item) -> Result<()> {
-    let runtimes = tomlx::ensure_table(root, &layout.runtimes())?;
+    let runtimes = toml_tree::ensure_table(root, &layout.runtimes())?;
     let t = runtimes.as_table_like_mut().expect("a table");
     if !t.contains_key(name) {
         t.insert(name, table.clone());
@@ -244,7 +245,7 @@ pub fn put_table(root: &mut Item, layout: &Layout, name: &str, table: &Item) -> 
 /// `default_runtime_name = name`, recording the default it replaces (or that there was none) in a trailing
 /// comment: only a default with this marker is ever undone.
 pub fn set_default(root: &mut Item, layout: &Layout, name: &str) -> Result<()> {
-    let containerd = tomlx::ensure_table(root, &layout.containerd())?;
+    let containerd = toml_tree::ensure_table(root, &layout.containerd())?;
     let previous = match containerd.get("default_runtime_name") {
         Some(Item::Value(v)) => Some(v.clone()),
         _ => None,
@@ -252,7 +253,7 @@ pub fn set_default(root: &mut Item, layout: &Layout, name: &str) -> Result<()> {
     if previous.as_ref().and_then(Value::as_str) == Some(name) {
         return Ok(());
     }
-    tomlx::set_value(containerd, "default_runtime_name", name.into())?;
+    toml_tree::set_value(containerd, "default_runtime_name", name.into())?;
     let record = match &previous {
         Some(v) => v.clone().decorated("", "").to_string(),
         None => UNSET.to_string(),
@@ -282,7 +283,7 @@ pub enum DefaultUndo {
 pub fn undo_default(root: &mut Item, layout: &Layout, name: &str) -> DefaultUndo {
     let mut path = layout.containerd();
     path.push("default_runtime_name");
-    let Some(Item::Value(v)) = tomlx::get_mut(root, &path) else {
+    let Some(Item::Value(v)) = toml_tree::get_mut(root, &path) else {
         return DefaultUndo::NotThisRuntime;
     };
     if v.as_str() != Some(name) {
@@ -297,7 +298,7 @@ pub fn undo_default(root: &mut Item, layout: &Layout, name: &str) -> DefaultUndo
             }
         }
         Some(Replaced::Unset) => {
-            tomlx::remove_and_prune(root, &path);
+            toml_tree::remove_and_prune(root, &path);
         }
         None => return DefaultUndo::SetElsewhere,
     }
@@ -306,8 +307,8 @@ pub fn undo_default(root: &mut Item, layout: &Layout, name: &str) -> DefaultUndo
 
 /// `enable_cdi = true` where this version's CRI plugin reads it.
 pub fn enable_cdi(root: &mut Item, layout: &Layout) -> Result<()> {
-    let parent = tomlx::ensure_table(root, &layout.cdi_parent())?;
-    tomlx::set_value(parent, "enable_cdi", true.into())
+    let parent = toml_tree::ensure_table(root, &layout.cdi_parent())?;
+    toml_tree::set_value(parent, "enable_cdi", true.into())
 }
 
 /// Writes `version = N` when the document has none (a new file, or a version 1 file without the key).
@@ -357,7 +358,7 @@ pub fn remove_imports(doc: &mut DocumentMut, entries: &[String]) {
 pub fn remove_runtime(root: &mut Item, layout: &Layout, name: &str) -> bool {
     let mut path = layout.runtimes();
     path.push(name);
-    tomlx::remove_and_prune(root, &path)
+    toml_tree::remove_and_prune(root, &path)
 }
 
 /// A comments-only document keeps its comments at the top; new content goes below them.

@@ -18,10 +18,10 @@ pub mod containerd;
 pub mod edit;
 pub mod kubelet;
 pub mod layout;
-pub mod owners;
+pub mod other_writers;
 pub mod params;
 pub mod plan;
-pub mod tomlx;
+pub mod toml_tree;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -140,7 +140,7 @@ pub fn run(m: &mut Module) -> Result<Response> {
     let containerd = containerd::find();
 
     // containerd's version matters for a new file's version and for drop-in mode; ask only then.
-    let mut cversion: Option<(u32, u32)> = None;
+    let mut containerd_version: Option<(u32, u32)> = None;
     if let Some(bin) = &containerd {
         let blank = || {
             before.as_deref().map_or(true, |t| {
@@ -150,10 +150,10 @@ pub fn run(m: &mut Module) -> Result<Response> {
             })
         };
         if drop_target.is_some() || (config_version.is_none() && blank()) {
-            cversion = containerd::version(bin).ok();
+            containerd_version = containerd::version(bin).ok();
         }
     }
-    opts.new_config_version = match (config_version, cversion) {
+    opts.new_config_version = match (config_version, containerd_version) {
         (Some(v), _) => v,
         (None, Some((major, _))) if major >= 2 => 3,
         _ => 2,
@@ -162,13 +162,13 @@ pub fn run(m: &mut Module) -> Result<Response> {
         opts.stale_imports = stale_imports(&target, before.as_deref(), drop_target.as_deref());
     }
 
-    let mut warnings = owners::warnings(&target, before.as_deref(), drop_target.as_deref());
+    let mut warnings = other_writers::warnings(&target, before.as_deref(), drop_target.as_deref());
     let plan_with = |opts: &Options, warnings: &mut Vec<String>| {
         make_plan(
             &target,
             before.as_deref(),
             drop_target.as_deref(),
-            cversion,
+            containerd_version,
             containerd.as_deref(),
             opts,
             warnings,
@@ -316,7 +316,7 @@ fn make_plan(
     config: &Path,
     before: Option<&str>,
     drop_in: Option<&Path>,
-    cversion: Option<(u32, u32)>,
+    containerd_version: Option<(u32, u32)>,
     containerd: Option<&Path>,
     opts: &Options,
     warnings: &mut Vec<String>,
@@ -340,13 +340,13 @@ fn make_plan(
             return plan::plan(before, opts);
         }
     }
-    let deep_merge = match cversion {
+    let deep_merge = match containerd_version {
         Some((major, _)) => major >= 2,
         None => version >= 3,
     };
     if version >= 2 && deep_merge {
         let mut o = opts.clone();
-        if let (Some(bin), Some((major, _))) = (containerd, cversion) {
+        if let (Some(bin), Some((major, _))) = (containerd, containerd_version) {
             if major >= 2 && o.state == State::Present {
                 // The runtime is copied from what containerd loads. The drop-in keeps the config's version:
                 // containerd 2.1 merges a version 3 drop-in into a version 2 config before migrating it,
@@ -369,7 +369,7 @@ fn make_plan(
         format!(
             "containerd {} replaces the whole CRI section with an imported one: a minimal drop-in would drop \
              every other CRI setting, so the runtime stays in {}",
-            cversion
+            containerd_version
                 .map(|(a, b)| format!("{}.{}", a, b))
                 .unwrap_or_else(|| "(not installed; version 2 config)".into()),
             config.display()

@@ -7,7 +7,7 @@ use toml_edit::{DocumentMut, Item};
 
 use crate::edit::{self, RuntimeSpec};
 use crate::layout::{self, Layout};
-use crate::tomlx;
+use crate::toml_tree;
 
 /// `present` registers the runtimes; `absent` removes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl FileChange {
 /// The parsed data of a config text (a missing or unparsable file reads as an empty table).
 pub fn data_of(text: Option<&str>) -> Json {
     text.and_then(|t| t.parse::<DocumentMut>().ok())
-        .map(|d| tomlx::data(d.as_item()))
+        .map(|d| toml_tree::data(d.as_item()))
         .unwrap_or_else(|| Json::Object(Default::default()))
 }
 
@@ -217,7 +217,7 @@ fn describe(text: &str, e: &toml_edit::TomlError) -> String {
 /// Plans an in-place edit of one config file.
 pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
     let mut doc = parse(input.unwrap_or(""), "the config")?;
-    let literal = tomlx::prefers_literal_strings(doc.as_item());
+    let literal = toml_tree::prefers_literal_strings(doc.as_item());
     let version = layout::detect_version(&doc, opts.new_config_version)?;
     let layout = Layout::for_version(version);
     let mut base = Base::NotNeeded;
@@ -244,7 +244,7 @@ pub fn plan(input: Option<&str>, opts: &Options) -> Result<Plan> {
         }
     }
     if literal {
-        tomlx::quote_new_strings_literally(doc.as_item_mut());
+        toml_tree::quote_new_strings_literally(doc.as_item_mut());
     }
     let after = render(input, &doc, opts);
     let runtime = runtime_data(&doc, &layout, &opts.name);
@@ -297,11 +297,11 @@ pub fn plan_drop_in(
     let mut dropin = parse(drop_in.unwrap_or(""), "the drop-in")?;
     // A new drop-in is written in the config's quoting, and its tables start at column 0 as in a new file.
     let fresh_drop_in = layout::is_blank(&dropin);
-    let literal_main = tomlx::prefers_literal_strings(main.as_item());
+    let literal_main = toml_tree::prefers_literal_strings(main.as_item());
     let literal_drop_in = if fresh_drop_in {
         literal_main
     } else {
-        tomlx::prefers_literal_strings(dropin.as_item())
+        toml_tree::prefers_literal_strings(dropin.as_item())
     };
     let version = layout::detect_version(&main, opts.new_config_version)?;
     let layout = Layout::for_version(version);
@@ -328,7 +328,7 @@ pub fn plan_drop_in(
             let existing = |name: &str| {
                 let mut path = loaded_layout.runtimes();
                 path.push(name);
-                tomlx::get(loaded.as_item(), &path)
+                toml_tree::get(loaded.as_item(), &path)
                     .filter(|i| i.is_table_like())
                     .cloned()
             };
@@ -345,7 +345,7 @@ pub fn plan_drop_in(
             put_runtimes(&mut dropin, &dlayout, opts, None, |rt| {
                 let mut item = existing(&rt.name).or_else(|| new_base.clone())?;
                 if fresh_drop_in {
-                    tomlx::reset_indentation(&mut item);
+                    toml_tree::reset_indentation(&mut item);
                 }
                 Some(item)
             })?;
@@ -375,10 +375,10 @@ pub fn plan_drop_in(
         }
     }
     if literal_main {
-        tomlx::quote_new_strings_literally(main.as_item_mut());
+        toml_tree::quote_new_strings_literally(main.as_item_mut());
     }
     if literal_drop_in {
-        tomlx::quote_new_strings_literally(dropin.as_item_mut());
+        toml_tree::quote_new_strings_literally(dropin.as_item_mut());
     }
     let runtime = match runtime_data(&dropin, &dlayout, &opts.name) {
         Json::Null => runtime_data(&main, &layout, &opts.name),
@@ -422,7 +422,7 @@ pub fn holds_any_runtime(doc: &DocumentMut, version: i64, opts: &Options) -> boo
 fn has_runtime(doc: &DocumentMut, layout: &Layout, name: &str) -> bool {
     let mut path = layout.runtimes();
     path.push(name);
-    tomlx::get(doc.as_item(), &path).is_some_and(Item::is_table_like)
+    toml_tree::get(doc.as_item(), &path).is_some_and(Item::is_table_like)
 }
 
 /// Adds every runtime to `doc`. An existing one gets only the keys this module owns. A new one copies the
@@ -452,14 +452,14 @@ fn add_runtimes(doc: &mut DocumentMut, layout: &Layout, opts: &Options) -> Resul
         put_runtimes(doc, layout, opts, systemd, |_| None)?;
         return Ok(Base::Nothing);
     };
-    tomlx::reset_indentation(&mut item);
+    toml_tree::reset_indentation(&mut item);
     // containerd 1.x replaces its built-in runtimes map with the file's: a file that gains a runtimes table
     // keeps the runtime containerd defaults to, when that is the one copied. A config whose default is
     // another runtime gets no runc table it did not ask for.
     let default = edit::default_of(doc.as_item(), layout);
     if default.as_deref().unwrap_or("runc") == name {
         let mut copy = item.clone();
-        tomlx::clear_positions(&mut copy);
+        toml_tree::clear_positions(&mut copy);
         edit::put_table(doc.as_item_mut(), layout, &name, &copy)?;
     }
     put_runtimes(doc, layout, opts, systemd, |_| Some(item.clone()))?;
@@ -556,15 +556,15 @@ fn render(input: Option<&str>, doc: &DocumentMut, opts: &Options) -> Option<Stri
 fn runtime_data(doc: &DocumentMut, layout: &Layout, name: &str) -> Json {
     let mut path = layout.runtimes();
     path.push(name);
-    tomlx::get(doc.as_item(), &path)
-        .map(tomlx::data)
+    toml_tree::get(doc.as_item(), &path)
+        .map(toml_tree::data)
         .unwrap_or(Json::Null)
 }
 
 fn default_name(doc: &DocumentMut, layout: &Layout) -> Option<String> {
     let mut path = layout.containerd();
     path.push("default_runtime_name");
-    tomlx::get(doc.as_item(), &path)
+    toml_tree::get(doc.as_item(), &path)
         .and_then(Item::as_str)
         .map(str::to_string)
 }
