@@ -106,6 +106,7 @@ from_collection() {
       mkdir -p library/.aarch64 && install -m 0755 "$dir/plugins/modules/.aarch64/$m" "library/.aarch64/$m"
     fi
   done
+  rm -rf "$dir"; trap - EXIT  # gone now, not left to a trap that a later part may replace
   echo "   from $tarball (gpunode.nvidia $version) into library/, not built"
 }
 # no_cargo WHY: the modules cannot be built here; says both ways on.
