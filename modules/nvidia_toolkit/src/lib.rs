@@ -10,7 +10,7 @@ pub mod apt;
 pub mod backend;
 pub mod dpkg;
 pub mod driver;
-pub mod files;
+pub mod rollback;
 pub mod key;
 pub mod params;
 pub mod plan;
@@ -118,7 +118,7 @@ pub fn converge(
         }
         describe_packages(&plan, resolved.as_deref(), &mut changes);
     } else {
-        let mut fc = files::FileChanges::default();
+        let mut fc = rollback::FileChanges::default();
         let outcome = (|| -> Result<()> {
             for f in &stale {
                 fc.write(&f.path, &f.contents, f.mode)?;
