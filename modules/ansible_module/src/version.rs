@@ -30,6 +30,15 @@ pub fn nvidia_driver(proc_text: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// A version a user may give as a minimum (`min_driver_version`): digits in one or more dot-separated parts,
+/// none empty (`535`, `535.104`, `470.82.01`; not `470..82`, `.470`, `470.82.01-beta` or ``). Both modules
+/// that take a minimum driver version check it with this one rule.
+pub fn is_minimum_version(value: &str) -> bool {
+    value
+        .split('.')
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Digits in two or more dot-separated parts, none empty (`580.159.04`, not `x86_64` or `1.`).
 pub fn is_dotted_number(word: &str) -> bool {
     word.contains('.')
@@ -40,7 +49,27 @@ pub fn is_dotted_number(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{compare, nvidia_driver};
+    use super::{compare, is_minimum_version, nvidia_driver};
+
+    #[test]
+    fn minimum_versions_have_one_shape() {
+        for good in ["535", "535.104", "470.82.01", "580.159.04", "1"] {
+            assert!(is_minimum_version(good), "{:?} refused", good);
+        }
+        for bad in [
+            "",
+            "latest",
+            "470..82",
+            ".470",
+            "470.",
+            "470.82.01-beta",
+            "v535",
+            "535 ",
+            "5 35",
+        ] {
+            assert!(!is_minimum_version(bad), "{:?} accepted", bad);
+        }
+    }
     use std::cmp::Ordering::*;
 
     #[test]

@@ -31,8 +31,7 @@ pub fn check_options(o: &Options) -> Result<()> {
             bail!("expected_gpu_count must be 0 or more, got {}", n);
         }
     }
-    if node::version_token(&o.min_driver_version).as_deref() != Some(o.min_driver_version.as_str())
-    {
+    if !ansible_module::version::is_minimum_version(&o.min_driver_version) {
         bail!(
             "min_driver_version must be a dotted version such as 470.82.01, got {:?}",
             o.min_driver_version
@@ -157,7 +156,7 @@ mod tests {
 
     #[test]
     fn empty_or_non_version_min_driver_version_is_refused() {
-        for bad in ["", "latest", "470", "470.82.01-beta", ".470"] {
+        for bad in ["", "latest", "470..82", "470.82.01-beta", ".470"] {
             let msg = refused(Options {
                 min_driver_version: bad.into(),
                 ..good()
@@ -168,6 +167,18 @@ mod tests {
                 bad,
                 msg
             );
+        }
+    }
+
+    #[test]
+    fn a_major_only_min_driver_version_is_accepted() {
+        // The gpu_node role passes one value to this module and to nvidia_toolkit: both take the same shapes.
+        for ok in ["535", "535.104", "470.82.01"] {
+            check_options(&Options {
+                min_driver_version: ok.into(),
+                ..good()
+            })
+            .unwrap_or_else(|e| panic!("{:?} refused: {}", ok, e));
         }
     }
 

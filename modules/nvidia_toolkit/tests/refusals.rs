@@ -287,3 +287,34 @@ fn a_run_waits_for_the_lock_another_run_holds_on_the_list_folder() {
     assert_eq!(listing(node.dir.path()), before);
     drop(held);
 }
+
+#[test]
+fn min_driver_version_takes_the_same_shapes_as_gpu_validate() {
+    // One rule for both modules (ansible_module::version::is_minimum_version): the role passes one value.
+    let node = Node::new();
+    let c = cert();
+    let armored = String::from_utf8(c.armored().to_vec().unwrap()).unwrap();
+    for bad in ["470..82", ".470", "470.82.01-beta", "latest"] {
+        let mut args = node.args(&armored, &c.fingerprint().to_hex());
+        args["min_driver_version"] = json!(bad);
+        let out = run(args);
+        assert_eq!(out["failed"], json!(true), "{:?}: {}", bad, out);
+        assert!(
+            out["msg"].as_str().unwrap().contains("min_driver_version"),
+            "{:?}: {}",
+            bad,
+            out
+        );
+    }
+    let mut args = node.args(&armored, &c.fingerprint().to_hex());
+    args["min_driver_version"] = json!("535");
+    args["_ansible_check_mode"] = json!(true);
+    let out = run(args);
+    assert!(
+        !out["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("min_driver_version"),
+        "535 refused: {out}"
+    );
+}
