@@ -10,10 +10,10 @@ pub mod apt;
 pub mod backend;
 pub mod dpkg;
 pub mod driver;
-pub mod rollback;
 pub mod key;
 pub mod params;
 pub mod plan;
+pub mod rollback;
 pub mod secrets;
 
 use std::path::{Path, PathBuf};
