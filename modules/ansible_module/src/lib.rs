@@ -1,6 +1,6 @@
 //! What every module of this project shares: Ansible's binary-module protocol, an argument spec declared as
 //! data and validated as `AnsibleModule` validates it, results with no_log masking, safe file writes,
-//! external commands run without a shell, and dotted version comparison.
+//! external commands run without a shell. (What the modules know about a node lives in `node_facts`.)
 //!
 //! A module's `main` is one line:
 //!
@@ -20,7 +20,6 @@ pub mod response;
 pub mod safe_file;
 pub mod spec;
 pub mod validate;
-pub mod version;
 
 use std::collections::BTreeSet;
 

@@ -16,7 +16,6 @@
 
 pub mod containerd;
 pub mod edit;
-pub mod kubelet;
 pub mod layout;
 pub mod other_writers;
 pub mod params;
@@ -35,6 +34,7 @@ pub use edit::RuntimeSpec;
 pub use plan::{FileChange, Options, Plan, State};
 
 use containerd::Validate;
+use node_facts::kubelet;
 
 /// The module's argument spec.
 pub fn spec() -> ModuleSpec {
@@ -62,13 +62,10 @@ pub fn spec() -> ModuleSpec {
             .choices(&["present", "absent"]),
         Opt::bool("backup").default(false),
         Opt::str("validate").default("auto"),
-        Opt::path("kubelet_config").default(KUBELET_CONFIG),
+        Opt::path("kubelet_config").default(kubelet::CONFIG),
     ])
     .supports_check_mode()
 }
-
-/// Where kubeadm (and Kubespray, which runs it) writes the kubelet's configuration.
-pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 
 /// How long a run waits for another run editing the same directory.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -178,8 +175,10 @@ pub fn run(m: &mut Module) -> Result<Response> {
     if plan.base.missing_in_file() && opts.state == State::Present {
         // No runtime in the file to copy: containerd's own runc is the base, and the kubelet's cgroup driver
         // decides SystemdCgroup. Plan again with both; the first plan's warnings stand.
-        let kubelet_config = m.str("kubelet_config").unwrap_or(KUBELET_CONFIG);
-        opts.kubelet_systemd_cgroup = kubelet::systemd_cgroup(Path::new(kubelet_config));
+        let kubelet_config = m.str("kubelet_config").unwrap_or(kubelet::CONFIG);
+        opts.kubelet_systemd_cgroup = std::fs::read_to_string(kubelet_config)
+            .ok()
+            .map(|yaml| kubelet::cgroup_driver(&yaml) == "systemd");
         if let Some(bin) = &containerd {
             opts.default_config = containerd::default_config(bin).ok();
         }
@@ -425,31 +424,17 @@ fn loads_other_files(pattern: &Path, drop_in: Option<&Path>) -> bool {
     ) else {
         return true;
     };
-    if dir.to_string_lossy().contains(['*', '?', '[']) {
+    if node_facts::glob::has_wildcard(&dir.to_string_lossy()) {
         return true;
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
     let found = entries.flatten().any(|e| {
-        wildcard(name, &e.file_name().to_string_lossy()) && Some(e.path().as_path()) != drop_in
+        node_facts::glob::matches(name, &e.file_name().to_string_lossy())
+            && Some(e.path().as_path()) != drop_in
     });
     found
-}
-
-/// `*` and `?` matching of a file name (what containerd's `filepath.Glob` does for these two).
-fn wildcard(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
 }
 
 /// The file a path writes to (symlinks followed). A symlink whose target's folder does not exist fails, as

@@ -9,7 +9,6 @@ use crate::node::{is_executable, Node};
 use crate::report::Check;
 
 pub const ID: &str = "containerd";
-const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 
 /// containerd's configuration as containerd sees it (or as close as can be told without containerd).
@@ -162,7 +161,7 @@ fn import_files(node: &Node, config: &str, doc: &DocumentMut) -> Vec<String> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
-        if !name.contains('*') {
+        if !node_facts::glob::has_wildcard(&name) {
             files.push(abs.to_string_lossy().into_owned());
             continue;
         }
@@ -171,26 +170,13 @@ fn import_files(node: &Node, config: &str, doc: &DocumentMut) -> Vec<String> {
             .flatten()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| wildcard(&name, n))
+            .filter(|n| node_facts::glob::matches(&name, n))
             .map(|n| dir.join(n).to_string_lossy().into_owned())
             .collect();
         hits.sort();
         files.extend(hits);
     }
     files
-}
-
-/// `*` matches any run of characters (the only glob syntax containerd configs use in practice).
-fn wildcard(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.starts_with(head)
-                && (0..=name.len() - head.len()).any(|i| {
-                    name.is_char_boundary(head.len() + i) && wildcard(tail, &name[head.len() + i..])
-                })
-        }
-    }
 }
 
 /// Tables merge key by key; anything else in `over` replaces what `base` had.
@@ -215,23 +201,8 @@ fn merge(base: &mut Item, over: &Item) {
 /// The kubelet's `cgroupDriver` from its config file, `None` when there is no kubelet config. The file is
 /// YAML, but this key is a top-level scalar, so one line says it; the kubelet's own default is cgroupfs.
 pub fn kubelet_cgroup_driver(node: &Node) -> Option<String> {
-    let text = node.read(KUBELET_CONFIG)?;
-    let value = text
-        .lines()
-        .find_map(|l| l.strip_prefix("cgroupDriver:"))
-        .map(|v| {
-            v.split('#')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_string()
-        });
-    Some(
-        value
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "cgroupfs".into()),
-    )
+    node.read(node_facts::kubelet::CONFIG)
+        .map(|text| node_facts::kubelet::cgroup_driver(&text))
 }
 
 /// containerd's socket as its config sets it (`grpc.address`); `None` when the config leaves the default.
@@ -405,15 +376,6 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_match_like_a_file_glob() {
-        assert!(wildcard("*.toml", "99-nvidia.toml"));
-        assert!(!wildcard("*.toml", "99-nvidia.toml.bak"));
-        assert!(wildcard("99-*", "99-x"));
-        assert!(wildcard("a*b*c", "aXXbYc"));
-        assert!(!wildcard("a*b*c", "aXXc"));
-    }
 
     #[test]
     fn imports_merge_tables_deeply() {

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use ansible_module::version;
+use node_facts::version;
 
 use crate::node::Node;
 use crate::pci::PciGpu;

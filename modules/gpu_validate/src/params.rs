@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::{node, Options, CHECKS};
+use crate::{Options, CHECKS};
 
 /// Refuses `sysroot` unless it is an absolute path without NUL bytes. Whether it exists is checked apart,
 /// because that is the node's state rather than the value's shape.
@@ -31,7 +31,7 @@ pub fn check_options(o: &Options) -> Result<()> {
             bail!("expected_gpu_count must be 0 or more, got {}", n);
         }
     }
-    if !ansible_module::version::is_minimum_version(&o.min_driver_version) {
+    if !node_facts::version::is_minimum_version(&o.min_driver_version) {
         bail!(
             "min_driver_version must be a dotted version such as 470.82.01, got {:?}",
             o.min_driver_version

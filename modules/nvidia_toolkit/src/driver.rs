@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ansible_module::version;
 use anyhow::Result;
+use node_facts::version;
 
 /// Where the version was found, and the version.
 #[derive(Debug, Clone, PartialEq, Eq)]

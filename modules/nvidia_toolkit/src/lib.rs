@@ -266,7 +266,7 @@ fn check_driver(m: &mut Module, p: &Params, driver_file: &Path) -> Result<Option
             driver_file.display(),
             p.min_driver_version
         )),
-        Some(d) if ansible_module::version::compare(&d.version, &p.min_driver_version).is_lt() => Some(format!(
+        Some(d) if node_facts::version::compare(&d.version, &p.min_driver_version).is_lt() => Some(format!(
             "the loaded NVIDIA driver {} (from {}) is older than the {} the toolkit needs",
             d.version, d.source, p.min_driver_version
         )),

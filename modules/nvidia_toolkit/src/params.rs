@@ -139,7 +139,7 @@ impl Params {
             .str("min_driver_version")
             .unwrap_or("470.82.01")
             .to_string();
-        if !ansible_module::version::is_minimum_version(&min_driver_version) {
+        if !node_facts::version::is_minimum_version(&min_driver_version) {
             bail!(
                 "min_driver_version '{}' must be a dotted number such as 470.82.01",
                 min_driver_version

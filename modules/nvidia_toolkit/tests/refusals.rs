@@ -290,7 +290,7 @@ fn a_run_waits_for_the_lock_another_run_holds_on_the_list_folder() {
 
 #[test]
 fn min_driver_version_takes_the_same_shapes_as_gpu_validate() {
-    // One rule for both modules (ansible_module::version::is_minimum_version): the role passes one value.
+    // One rule for both modules (node_facts::version::is_minimum_version): the role passes one value.
     let node = Node::new();
     let c = cert();
     let armored = String::from_utf8(c.armored().to_vec().unwrap()).unwrap();
