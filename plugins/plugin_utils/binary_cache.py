@@ -13,6 +13,7 @@ binary, upload the args, chmod, run, rm). This base class does it in one when it
   executable: ``x86_64`` runs ``<module>`` and ``aarch64`` runs ``.aarch64/<module>`` beside it (where
   ``scripts/build-modules --arch aarch64`` puts it); any other architecture, or one whose executable is not
   built, fails the task with a message that says so, before anything is uploaded;
+* check mode reads the cache but never writes it: a miss runs the module through the plain protocol;
 * anything the cache cannot do (pipelining off or unsupported by the become method, ``async``, a directory
   others can write, no ``sha256sum``, a cache on a ``noexec`` mount, ``gpunode_module_cache: false``) falls
   back to Ansible's plain protocol or to running the uploaded copy, so the task still runs the same binary.
@@ -230,6 +231,11 @@ class CachedBinaryAction(ActionBase):
             return arch_failure(name, arch, module_path)
         if marker == NOEXEC_MARKER:
             display.vvv(f"gpunode module cache: {cache_dir} is on a noexec mount")
+            return None
+        if marker == MISS_MARKER and self._task.check_mode:
+            # Check mode changes nothing on the node, the cache included: the plain protocol runs the module
+            # from Ansible's temporary directory, which is removed after the task.
+            display.vvv(f"gpunode module cache: {name} not cached and check mode: not installing it")
             return None
         if marker == MISS_MARKER:
             digest = digests[arch]

@@ -1,4 +1,4 @@
-"""Functional test of the one-round-trip action plugin (plugins/action/binary_cache.py), run by real
+"""Functional test of the one-round-trip action plugin (plugins/plugin_utils/binary_cache.py), run by real
 ansible-playbook against localhost (local connection; the node is this machine).
 
 usage: plugin_test.py ANSIBLE_PLAYBOOK PROBE_BINARY
@@ -6,7 +6,8 @@ usage: plugin_test.py ANSIBLE_PLAYBOOK PROBE_BINARY
 Each case runs one task of a probe module (tests/bench/probe.rs: it answers with the path it ran from and the
 arguments it read) under -vvv, counts the remote steps Ansible logged for that task (EXEC = one remote command,
 PUT = one upload) and checks the result. The plugin under test is a copy of the real files under their real
-names' pattern: binary_cache.py plus a module plugin file copied from plugins/action/containerd_runtime.py.
+names' pattern: plugin_utils/binary_cache.py beside action/, with a module plugin file copied from
+plugins/action/containerd_runtime.py (the plain clone's layout, which the plugin loads it from).
 """
 import hashlib
 import json
@@ -52,7 +53,8 @@ class Workspace:
         with open(os.path.join(top, "empty.cfg"), "w") as f:
             f.write("[defaults]\n")
         shutil.copy(PROBE, os.path.join(self.library, MODULE))
-        shutil.copy(os.path.join(ROOT, "plugins/action/binary_cache.py"), self.actions)
+        os.makedirs(os.path.join(top, "plugin_utils"))
+        shutil.copy(os.path.join(ROOT, "plugins/plugin_utils/binary_cache.py"), os.path.join(top, "plugin_utils"))
         shutil.copy(os.path.join(ROOT, "plugins/action/containerd_runtime.py"),
                     os.path.join(self.actions, MODULE + ".py"))
 
@@ -124,6 +126,14 @@ def main():
         print("-- check mode reaches the module")
         r, execs, _, _ = ws.run(args, check_mode=True)
         check(execs == 1 and context(r).get("_ansible_check_mode") is True, "_ansible_check_mode true, one round trip")
+
+        print("-- check mode on a cold cache: the module runs, the cache is not written")
+        cold = os.path.join(top, "home", "check-cold")
+        r, _, puts, _ = ws.run(args, check_mode=True, cache_dir=cold)
+        check(r.get("msg") == "probe ran" and context(r).get("_ansible_check_mode") is True,
+              "the module ran in check mode")
+        check(not os.path.exists(cold) and "AnsiballZ_" in r.get("exe", ""),
+              f"no cache folder created; ran the plain protocol's upload ({r.get('exe')})")
 
         print("-- failure result passes through")
         r, _, _, _ = ws.run({"fail": True})
