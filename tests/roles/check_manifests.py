@@ -81,8 +81,15 @@ if variant == "timeslicing":
 
     nim = one("nim-service.yaml", "NIMService")
     check("NIMService runs with the RuntimeClass", nim["spec"]["runtimeClassName"] == "nvidia-gpu")
-    check("NIMService asks for 2 nvidia.com/gpu.shared (renameByDefault advertises that name)",
-          nim["spec"]["resources"]["limits"] == {"nvidia.com/gpu.shared": 2})
+    check("NIMService asks for 2 nvidia.com/gpu.shared (renameByDefault advertises that name), and the CPU and "
+          "memory of nim_service.resources (the unset CPU limit left out)",
+          nim["spec"]["resources"] == {"limits": {"nvidia.com/gpu.shared": 2, "memory": "48Gi"},
+                                       "requests": {"cpu": "8", "memory": "24Gi"}})
+    check("NIMService env: nim_service.env in order, values as strings (the operator adds its own before them)",
+          nim["spec"]["env"] == [{"name": "LOG_LEVEL", "value": "DEBUG"},
+                                 {"name": "NIM_MAX_MODEL_LEN", "value": "8192"}])
+    check("NIMService runs as nim_service.security_context's user and group (the operator's userID, groupID)",
+          nim["spec"]["userID"] == 1001 and nim["spec"]["groupID"] == 1002)
     check("NIMService in its namespace", nim["metadata"]["namespace"] == "nim")
     pvc = nim["spec"]["storage"]["pvc"]
     check("NIMService cache: ReadWriteMany in the named class (KEDA may place replicas on several nodes)",
@@ -137,6 +144,18 @@ elif variant == "mps":
     pod = dep["spec"]["template"]["spec"]
     check("Deployment pods run with the RuntimeClass", pod["runtimeClassName"] == "nvidia")
     check("Deployment asks for 1 GPU", pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1)
+    check("Deployment: the default CPU and memory (4 CPUs and 16Gi asked, 32Gi at most, no CPU limit)",
+          pod["containers"][0]["resources"] == {"requests": {"cpu": "4", "memory": "16Gi"},
+                                                "limits": {"memory": "32Gi", "nvidia.com/gpu": 1}})
+    check("Deployment env: NGC_API_KEY from the secret, then nim_service.env",
+          [e["name"] for e in pod["containers"][0]["env"]] == ["NGC_API_KEY", "LOG_LEVEL"]
+          and pod["containers"][0]["env"][1]["value"] == "INFO")
+    check("Deployment pods: non-root user 1000, group 1000, fsGroup 1000, RuntimeDefault seccomp",
+          pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                     "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}})
+    check("Deployment container: no privilege escalation, every capability dropped",
+          pod["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False,
+                                                      "capabilities": {"drop": ["ALL"]}})
     check("Deployment: one cache per replica (emptyDir)", "emptyDir" in pod["volumes"][0])
     svc = one("nim-service.yaml", "Service")
     check("Service selects the Deployment's pods",
@@ -174,8 +193,8 @@ elif variant == "device_plugin":
     check("device plugin chart: GFD on, which labels nvidia.com/mps.capable for the MPS daemon",
           dp["gfd"]["enabled"] is True)
     dep = one("nim-service.yaml", "Deployment")
-    check("NIM Deployment asks for nvidia.com/gpu, which the chart advertises",
-          dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 1})
+    check("NIM Deployment asks for nvidia.com/gpu, which the chart advertises, and nothing else (quantities \"\")",
+          dep["spec"]["template"]["spec"]["containers"][0]["resources"] == {"limits": {"nvidia.com/gpu": 1}})
     ks = yaml.safe_load((folder / "kubespray-containerd-runtimes.yml").read_text())
     check("Kubespray: no enable_cdi without CDI", "enable_cdi" not in ks)
     smoke_job("nvidia", "nvidia.com/gpu")
