@@ -13,6 +13,8 @@ Run through bench/run (it prepares the venv, containerd, the modules); this file
   role      the node role's idempotent run on 1, 2, 4 and 8 Podman nodes over SSH, beside the same flow written
             in ansible.builtin tasks (bench/role/builtin.yml); nvidia_toolkit's idempotent path run directly
             on a node where the role installed the toolkit, beside the Python modules a role would use
+  fleet     the role and its twin on 10 to 100 light SSH nodes (bench/fleet/), first and idempotent run, 0 and
+            +50 ms RTT: wall, CPU per host-task, bytes per node; a model and its 1,000-node prediction
 
 Every figure is measured in this run; a section that cannot run says why in the table instead of a number.
 """
@@ -37,7 +39,7 @@ MODULES = ["containerd_runtime", "nvidia_toolkit", "gpu_validate"]
 SIZE_GOAL_MB = {"containerd_runtime": 1.5, "gpu_validate": 1.5, "nvidia_toolkit": 3.0}
 
 report = []  # (bench section, table title, intro, header, rows, notes)
-SECTIONS = ["sizes", "direct", "playbook", "ssh", "podman", "role"]
+SECTIONS = ["sizes", "direct", "playbook", "ssh", "podman", "role", "fleet"]
 current = {"section": None}
 
 
@@ -564,6 +566,13 @@ def toolkit_on_node(ctx, container):
     return rows
 
 
+# ----------------------------------------------------------------------------------------------------- fleet
+def section_fleet(ctx):
+    """bench/fleet/section.py: the role and its twin on 10 to 100 light SSH nodes, and the model for 1,000."""
+    from fleet.section import section_fleet as run_fleet
+    run_fleet(ctx, add_table)
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def section_block(ctx, name):
     """One bench section's tables as markdown, between markers so a later partial run replaces only it."""
@@ -598,7 +607,8 @@ def write_markdown(ctx, path):
              "absolute times.", ""]
     titles = {"sizes": "Sizes", "direct": "Direct runs", "playbook": "Inside ansible-playbook (localhost)",
               "ssh": "Over SSH with added latency", "podman": "On a Podman node",
-              "role": "The node role on 1 to 8 Podman nodes"}
+              "role": "The node role on 1 to 8 Podman nodes",
+              "fleet": "Fleet scale: 10 to 100 light SSH nodes, and a model for 1,000"}
     for name in SECTIONS:
         if name in blocks:
             lines += [f"## {titles[name]}", "", blocks[name], ""]
@@ -621,7 +631,7 @@ def main():
     ctx["started"] = {}
     ctx["action_plugins"] = os.path.join(ROOT, "plugins/action")
     funcs = {"sizes": section_sizes, "direct": section_direct, "playbook": section_playbook,
-             "ssh": section_ssh, "podman": section_podman, "role": section_role}
+             "ssh": section_ssh, "podman": section_podman, "role": section_role, "fleet": section_fleet}
     ctx["argv_sections"] = []
     failed = False
     for s in a.sections:
