@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the test scripts: progress lines, the cache folder, pinned Python venvs, host packages.
 # Source it: . "$(dirname "$0")/lib.sh" (or the right relative path).
 
@@ -7,8 +8,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${TEST_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gpunode-tests}
 mkdir -p "$CACHE"
 
-# The pinned ansible-core versions: the oldest supported and the newest this Python gets.
+# The pinned ansible-core versions: the oldest supported and the newest this Python gets (read by the scripts
+# that source this file).
+# shellcheck disable=SC2034
 ANSIBLE_OLDEST=2.15.13
+# shellcheck disable=SC2034
 ANSIBLE_NEWEST=2.19.14
 
 # What the pinned tools pull in unpinned is held by this constraints file (pip reads the variable).

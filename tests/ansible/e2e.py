@@ -67,12 +67,12 @@ def main():
                    "-e", "workdir=%s" % work], env, work)
     recap = re.search(r"localhost\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
     check("playbook: every assertion holds (rc 0, failed=0)", rc == 0 and recap is not None and recap.group(4) == "0",
-          "rc %d\n%s" % (rc, "\n".join(l for l in out.splitlines() if "FAILED" in l or "Assertion" in l or "msg" in l)[-4000:]))
+          "rc %d\n%s" % (rc, "\n".join(line for line in out.splitlines() if "FAILED" in line or "Assertion" in line or "msg" in line)[-4000:]))
     check("playbook: ignored failures are the 8 expected ones",
           re.search(r"ignored=8\b", out) is not None, (recap.group(0) if recap else out[-2000:]))
     check("playbook: no secret appears anywhere in the -vvv output",
           "Sup3rS3cret" not in out and "TaskS3cret" not in out,
-          "\n".join(l for l in out.splitlines() if "S3cret" in l))
+          "\n".join(line for line in out.splitlines() if "S3cret" in line))
     check("playbook: warnings are shown", "probe warning one" in out and "probe warning two" in out,
           out[-2000:])
     check("playbook: the diff is shown", re.search(r"\+\+\+ after: .*/probe.txt \(after\)", out) is not None,

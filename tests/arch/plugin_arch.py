@@ -10,8 +10,8 @@ Nodes (all reached by Ansible's local connection, which pipelines, so the one-ro
 * x86_64: this machine itself;
 * i686: this machine under `setarch i686` (a real kernel personality: `uname -m` says i686), an architecture
   the modules are not built for.
-Each case runs one containerd_runtime task in check mode (it reads the node's config and changes nothing),
-logs with -vvv, and checks the result, which executable ran (by the sha256 that names the cached file, or by
+Each case runs one containerd_runtime task on a fresh copy of the node's containerd config (not in check mode:
+check mode never writes the module cache, and the cache is what is checked here), logs with -vvv, and checks the result, which executable ran (by the sha256 that names the cached file, or by
 the file the plain protocol uploaded) and the remote steps. Prints "N passed, N failed".
 """
 import hashlib
@@ -26,8 +26,11 @@ import tempfile
 PLAYBOOK, GALAXY, ROOT, SHARED = sys.argv[1:5]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = "containerd_runtime"
-# A runtime of its own: the stage's direct runs have already registered `nvidia` in the root's config.
-ARGS = {"path": "/etc/containerd/config.toml", "name": "gpunode-arch", "binary_path": "/usr/bin/nvidia-container-runtime"}
+# A runtime of its own, in a copy of the root's config that each run starts afresh (the stage's direct runs have
+# already registered `nvidia` in config.toml itself).
+CONFIG = "/etc/containerd/config.toml"
+ARGS = {"path": "/etc/containerd/gpunode-arch.toml", "name": "gpunode-arch",
+        "binary_path": "/usr/bin/nvidia-container-runtime"}
 
 failures = []
 passed = 0
@@ -67,6 +70,8 @@ NODES = {
 def run(node, library=None, collections=None, module=MODULE, extra_vars=None, args=None):
     """One task on one node; returns (result, EXEC count, PUT count, -vvv text of the task)."""
     top = tempfile.mkdtemp(dir=SHARED)
+    if node == "aarch64":
+        shutil.copy(ROOT + CONFIG, ROOT + ARGS["path"])
     result_file = os.path.join(top, "result.json")
     host_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                  "ansible_remote_tmp": os.path.join(SHARED, "tmp"),
@@ -77,7 +82,7 @@ def run(node, library=None, collections=None, module=MODULE, extra_vars=None, ar
     play = [{
         "hosts": "node", "gather_facts": False,
         "tasks": [
-            {"name": "module", module: args or ARGS, "check_mode": True, "register": "r", "ignore_errors": True},
+            {"name": "module", module: args or ARGS, "register": "r", "ignore_errors": True},
             # The result is saved by the controller itself: the aarch64 root has no Python.
             {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": result_file},
              "delegate_to": "localhost", "check_mode": False},
@@ -115,11 +120,13 @@ def main():
     library = os.path.join(REPO, "library")
     x86 = sha256(os.path.join(library, MODULE))
     arm = sha256(os.path.join(library, ".aarch64", MODULE))
-    ok_result = lambda r: not r.get("failed") and r.get("changed") is True and f"runtime {ARGS['name']} " in r.get("msg", "")
+
+    def ok_result(r):
+        return not r.get("failed") and r.get("changed") is True and f"runtime {ARGS['name']} " in r.get("msg", "")
 
     print("-- an aarch64 node: the aarch64 executable, installed into the cache, then one round trip")
     r, execs, puts, _ = run("aarch64", library)
-    check(ok_result(r), f"the module ran on the aarch64 root and planned the change ({r.get('msg', 'ok')})")
+    check(ok_result(r), f"the module ran on the aarch64 root and made the change ({r.get('msg', 'ok')})")
     check(puts == 1 and cached(arm) and not cached(x86), "uploaded once; the cache holds the aarch64 executable's sha256")
     r, execs, puts, _ = run("aarch64", library)
     check(ok_result(r) and execs == 1 and puts == 0, f"warm: one remote command, no upload ({execs} EXEC, {puts} PUT)")
@@ -130,6 +137,7 @@ def main():
     with open(config, "w") as f:
         f.write("version = 2\n")
     r, execs, puts, _ = run("x86_64", library, args=dict(ARGS, path=config))
+    check(not r.get("failed") and r.get("changed") is True, "the x86-64 executable wrote its config")
     check(not r.get("failed") and cached(x86), "the x86-64 executable ran and was cached")
     check(cached(arm), "the aarch64 executable stayed in the cache beside it")
     r, execs, puts, _ = run("aarch64", library)

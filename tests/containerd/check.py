@@ -114,7 +114,7 @@ def in_place(module, suite, bindir, containerd, start, text, work):
         return
     if text is not None:
         # Comments in the original survive (surgical edit, not a re-serialisation).
-        comments = [l for l in text.splitlines() if l.strip().startswith("#")]
+        comments = [line for line in text.splitlines() if line.strip().startswith("#")]
         new = open(cfg).read()
         report(all(c in new for c in comments), f"{label}: every comment line kept")
     check_runtime(label, before, dump(containerd, cfg))

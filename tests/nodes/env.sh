@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment for every Podman call against the test nodes. Source it: . tests/nodes/env.sh
 # It points Podman at this folder's containers.conf, so no host-wide Podman configuration is changed.
 
