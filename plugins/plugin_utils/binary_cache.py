@@ -224,7 +224,7 @@ class CachedBinaryAction(ActionBase):
         res = self._low_level_execute_command(
             hit_command(cache_dir, name, digests, env), sudoable=True, in_data=args_json
         )
-        marker, _, arch = (res.get("stdout") or "").strip().partition(" ")
+        marker, _sep, arch = (res.get("stdout") or "").strip().partition(" ")
         if marker in (ARCH_MARKER, NOEXEC_MARKER, MISS_MARKER):
             self._gpunode_arch = arch
         if marker == ARCH_MARKER:
