@@ -18,7 +18,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cd "$root"
+cd "$root" || exit 2
 e2e="$root/.gpu-e2e"
 out=${E2E_OUT:-$root/e2e-out}
 mkdir -p "$out"
