@@ -21,6 +21,8 @@ export PIP_CONSTRAINT="$ROOT/tests/constraints.txt"
 step() { printf '\n== %s ==\n' "$*"; }
 info() { printf '   %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# A stage that cannot do its work here says why and exits 77: tests/run reports it as skipped, never passed.
+skip() { printf '   SKIPPED: %s\n' "$*"; exit 77; }
 
 # Installs Debian packages that are missing (no-op when all are there).
 need_packages() {
