@@ -114,8 +114,12 @@ pub fn summary(checks: &[Check]) -> String {
     )
 }
 
-/// The failure message when `fail_on` says the task fails: every counted check with its detail and hint.
-/// `None` when the task passes. A node without NVIDIA GPU says so first, in words nobody can miss.
+/// The most characters of one check's detail that the failure message quotes.
+pub const MESSAGE_DETAIL_CHARS: usize = 160;
+
+/// The failure message when `fail_on` says the task fails: one short part per counted check, its detail cut
+/// at [`MESSAGE_DETAIL_CHARS`] characters (the whole detail and the hint stay in `checks`). `None` when the task passes. A node without NVIDIA GPU says so first, in words nobody
+/// can miss.
 pub fn failure(checks: &[Check], fail_on: FailOn, no_gpu: bool) -> Option<String> {
     let counted: Vec<&Check> = checks.iter().filter(|c| fail_on.counts(c.status)).collect();
     if counted.is_empty() {
@@ -123,13 +127,7 @@ pub fn failure(checks: &[Check], fail_on: FailOn, no_gpu: bool) -> Option<String
     }
     let parts: Vec<String> = counted
         .iter()
-        .map(|c| {
-            let mut s = format!("{} {}: {}", c.id, c.status.as_str(), c.detail);
-            if !c.hint.is_empty() {
-                s.push_str(&format!(" (hint: {})", c.hint));
-            }
-            s
-        })
+        .map(|c| format!("{} {}: {}", c.id, c.status.as_str(), short(&c.detail)))
         .collect();
     let head = if no_gpu {
         "no NVIDIA GPU on this node"
@@ -137,6 +135,15 @@ pub fn failure(checks: &[Check], fail_on: FailOn, no_gpu: bool) -> Option<String
         "GPU node validation failed"
     };
     Some(format!("{}: {}", head, parts.join("; ")))
+}
+
+/// A detail's first [`MESSAGE_DETAIL_CHARS`] characters, marked where it is cut.
+fn short(detail: &str) -> String {
+    if detail.chars().count() <= MESSAGE_DETAIL_CHARS {
+        return detail.to_string();
+    }
+    let cut: String = detail.chars().take(MESSAGE_DETAIL_CHARS - 1).collect();
+    format!("{}…", cut.trim_end())
 }
 
 #[cfg(test)]
@@ -166,7 +173,7 @@ mod tests {
         let err = failure(&c, FailOn::Error, false).unwrap();
         assert_eq!(
             err,
-            "GPU node validation failed: toolkit fail: nvidia-ctk not found (hint: install it)"
+            "GPU node validation failed: toolkit fail: nvidia-ctk not found"
         );
         let warn = failure(&c, FailOn::Warning, false).unwrap();
         assert!(warn.contains("device_nodes warn") && warn.contains("toolkit fail"));
@@ -175,5 +182,41 @@ mod tests {
         assert!(failure(&c, FailOn::Error, true)
             .unwrap()
             .starts_with("no NVIDIA GPU on this node: "));
+    }
+
+    #[test]
+    fn the_message_keeps_one_short_part_per_failed_check() {
+        let path =
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/nvidia/bin"
+                .repeat(8);
+        let checks = vec![
+            Check::fail(
+                "toolkit",
+                format!("nvidia-ctk not found (PATH {path}; searched {path})"),
+                format!("install it; PATH was {path}"),
+            ),
+            Check::fail(
+                "containerd",
+                format!("{} and more", "x".repeat(500)),
+                "fix it",
+            ),
+        ];
+        let msg = failure(&checks, FailOn::Error, false).unwrap();
+        assert!(
+            msg.chars().count() < 400,
+            "{} characters: {}",
+            msg.len(),
+            msg
+        );
+        assert!(
+            !msg.contains("install it") && !msg.contains('\n'),
+            "{}",
+            msg
+        );
+        assert!(msg.starts_with(
+            "GPU node validation failed: toolkit fail: nvidia-ctk not found (PATH /usr/local"
+        ));
+        assert!(msg.contains("…; containerd fail: xxx"), "{}", msg);
+        assert!(msg.ends_with('…'), "{}", msg);
     }
 }
