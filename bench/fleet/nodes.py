@@ -54,7 +54,10 @@ def lower_root(cache, image, aptrepo, toolkit_args):
     root = os.path.join(top, "root")
     if os.path.exists(os.path.join(top, ".complete")):
         return root
-    shutil.rmtree(top, ignore_errors=True)
+    # One lower root at a time: older ones (another image, repository or module build) are removed.
+    for old in os.listdir(cache):
+        if old.startswith("fleet-root-"):
+            shutil.rmtree(os.path.join(cache, old), ignore_errors=True)
     os.makedirs(root)
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "args.json"), "w") as f:
@@ -221,8 +224,11 @@ class Fleet:
         for i in range(self.count):
             subprocess.run(["ip", "netns", "del", NETNS.format(i)], capture_output=True)
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
-        try:
-            os.rmdir(self.cgroup)
-        except OSError:
-            pass
+        # The nodes' processes die just after unshare does (SIGKILL from --kill-child): the cgroup empties then.
+        deadline = time.monotonic() + 10
+        while os.path.isdir(self.cgroup) and time.monotonic() < deadline:
+            try:
+                os.rmdir(self.cgroup)
+            except OSError:
+                time.sleep(0.2)
         shutil.rmtree(os.path.join(self.work, "nodes"), ignore_errors=True)

@@ -15,7 +15,13 @@ def main(results_path, png):
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     styles = {"gpu_node role": "tab:blue", "ansible.builtin twin": "tab:red"}
     for series in data["series"]:
-        points = sorted((p["nodes"], p["wall"]) for p in series["points"])
+        # A play that uploaded the modules again (rebuilt during the run) is drawn as a cross, off the line.
+        points = sorted((p["nodes"], p["wall"]) for p in series["points"] if not p.get("reupload"))
+        for p in series["points"]:
+            if p.get("reupload"):
+                ax.plot([p["nodes"]], [p["wall"]], marker="x", color="black")
+                ax.annotate("modules uploaded again", (p["nodes"], p["wall"]), fontsize=7,
+                            textcoords="offset points", xytext=(-110, 4))
         if not points:
             continue
         xs, ys = zip(*points)
