@@ -333,6 +333,12 @@ def measure(ctx):
     work = tempfile.mkdtemp(prefix="gpunode-bench-fleet-")
     started = time.monotonic()
     records, skipped = [], []
+    saved = None
+    if f.get("extend"):  # a saved run's plays are kept and not run again
+        with open(f["extend"]) as prior:
+            saved = json.load(prior)
+        records = saved["records"]
+    done = {(r["flow"], r["rtt_ms"], r["nodes"], r["forks"], r["strategy"]) for r in records}
     fleet = fleet_nodes.Fleet(work, f["lower"], f["aptrepo"], f["authorized_keys"], max(counts))
     runner = None
     try:
@@ -342,6 +348,8 @@ def measure(ctx):
         mem = fleet.memory_kib()
         runner = Runner(ctx, fleet, work)
         for flow, rtt, n, forks, strategy, kinds in plan(counts, rtts):
+            if (flow, rtt, n, forks, strategy) in done:
+                continue
             left = budget - (time.monotonic() - started)
             need = predict(records, flow, rtt, n, kinds)
             if need > left:
@@ -371,6 +379,11 @@ def measure(ctx):
            "budget_s": budget, "counts": counts, "rtts": rtts, "started": when,
            "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine_short": f"{os.cpu_count()}-core"}
+    if saved:
+        run["started"] = f"{saved['started']} to {saved['finished']}, then {run['started']}"
+        run["boot_s"], run["memory_kib"] = saved["boot_s"], saved["memory_kib"]
+        run["total_s"] += saved["total_s"]
+        run["budget_s"] += saved["budget_s"]
     run.update(series(records, rtts))
     run["when"] = f"{run['started']} to {run['finished']}"
     return run
