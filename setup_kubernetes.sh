@@ -136,8 +136,8 @@ fi
 
 if $sandbox; then
   say "Sandbox: a local Podman node ($suite) and a local signed repository"
-  # shellcheck source=tests/roles/sandbox.sh
-  . tests/roles/sandbox.sh
+  # shellcheck source=scripts/sandbox.sh
+  . scripts/sandbox.sh
   sandbox_up "$suite"
   inventory=$SANDBOX_INVENTORY
   user_input=$SANDBOX_USER_INPUT

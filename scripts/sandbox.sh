@@ -1,11 +1,15 @@
+# shellcheck shell=bash
 # The sandbox of ./setup_kubernetes.sh --sandbox: one local Podman node (systemd, Debian's containerd) and a
-# local signed apt repository standing in for NVIDIA's (which cannot be reached here). Sourced, not run.
+# local signed apt repository standing in for NVIDIA's (which cannot be reached here). Sourced, not run: the
+# caller sets `root` to the checkout. It uses the tests' node images and repository builder.
 #
 # sandbox_up SUITE    starts (or reuses) the node, writes an inventory and a user input for it:
 #                     exports SANDBOX_INVENTORY, SANDBOX_USER_INPUT, SANDBOX_NODE
 # sandbox_down        removes the node
 
 sandbox_up() {
+  # shellcheck disable=SC2154  # root: set by the caller
+  : "${root:?the caller sets root to the checkout}"
   local suite=$1 repo fingerprint
   . "$root/tests/lib.sh"
   . "$root/tests/nodes/env.sh"
@@ -26,8 +30,8 @@ sandbox_up() {
     podman rm -f "$SANDBOX_NODE" >/dev/null 2>&1 || true
     podman run -d --name "$SANDBOX_NODE" --hostname "$SANDBOX_NODE" --systemd=always \
       -v "$repo:/srv/aptrepo:ro" "$image" >/dev/null
-    local i
-    for i in $(seq 1 30); do
+    local _
+    for _ in $(seq 1 30); do
       podman exec "$SANDBOX_NODE" systemctl is-active containerd >/dev/null 2>&1 && break
       sleep 1
     done
