@@ -73,55 +73,21 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// Runs the module.
 pub fn run(m: &mut Module) -> Result<Response> {
     // Every parameter is checked before anything is read, locked or created.
-    let path = params::check_file_path("path", m.str("path").unwrap_or_default())?;
-    let drop_in_path = m
-        .str("drop_in_path")
-        .map(|p| params::check_file_path("drop_in_path", p))
-        .transpose()?;
-    let config_version = params::config_version(m.params.get("config_version"))?;
-    params::check_runtime_name("name", m.str("name").unwrap_or("nvidia"))?;
-    params::check_binary_path("binary_path", m.str("binary_path").unwrap_or_default())?;
-    for (i, d) in m.dict_list("extra_runtimes").iter().enumerate() {
-        params::check_runtime_name(
-            &format!("extra_runtimes[{}].name", i),
-            d["name"].as_str().unwrap_or_default(),
-        )?;
-        params::check_binary_path(
-            &format!("extra_runtimes[{}].binary_path", i),
-            d["binary_path"].as_str().unwrap_or_default(),
-        )?;
-    }
+    let params::Params {
+        path,
+        drop_in_path,
+        config_version,
+        options: mut opts,
+        backup,
+        validate,
+        kubelet_config,
+    } = params::Params::from_module(m)?;
     let target = link_target("path", &path)?;
     let drop_target = drop_in_path
         .as_deref()
         .map(|p| link_target("drop_in_path", p))
         .transpose()?;
     let check = m.check_mode();
-
-    let mut opts = Options::new(
-        m.str("name").unwrap_or("nvidia"),
-        m.str("binary_path").unwrap_or_default(),
-    );
-    opts.runtime_type = m
-        .str("runtime_type")
-        .unwrap_or("io.containerd.runc.v2")
-        .to_string();
-    opts.set_as_default = m.bool("set_as_default");
-    opts.enable_cdi = m.bool("enable_cdi");
-    opts.extra_runtimes = m
-        .dict_list("extra_runtimes")
-        .iter()
-        .map(|d| RuntimeSpec {
-            name: d["name"].as_str().unwrap_or_default().to_string(),
-            binary_path: d["binary_path"].as_str().unwrap_or_default().to_string(),
-        })
-        .collect();
-    opts.container_annotations = m.str_list("container_annotations");
-    opts.state = if m.str("state") == Some("absent") {
-        State::Absent
-    } else {
-        State::Present
-    };
 
     // Hold the directory lock from the read to the write, so no other run interleaves.
     let edited: Vec<&Path> = std::iter::once(target.as_path())
@@ -175,8 +141,7 @@ pub fn run(m: &mut Module) -> Result<Response> {
     if plan.base.missing_in_file() && opts.state == State::Present {
         // No runtime in the file to copy: containerd's own runc is the base, and the kubelet's cgroup driver
         // decides SystemdCgroup. Plan again with both; the first plan's warnings stand.
-        let kubelet_config = m.str("kubelet_config").unwrap_or(kubelet::CONFIG);
-        opts.kubelet_systemd_cgroup = std::fs::read_to_string(kubelet_config)
+        opts.kubelet_systemd_cgroup = std::fs::read_to_string(&kubelet_config)
             .ok()
             .map(|yaml| kubelet::cgroup_driver(&yaml) == "systemd");
         if let Some(bin) = &containerd {
@@ -194,12 +159,12 @@ pub fn run(m: &mut Module) -> Result<Response> {
                     plan::Base::ContainerdDefaults => "containerd's default runc options",
                     _ => "no inherited options",
                 },
-                kubelet_config
+                kubelet_config.display()
             ));
         }
     }
 
-    let validate = match m.str("validate").unwrap_or("auto") {
+    let validate = match validate.as_str() {
         "auto" => containerd
             .clone()
             .map(Validate::Containerd)
@@ -232,7 +197,7 @@ pub fn run(m: &mut Module) -> Result<Response> {
                 }
             }
         }
-        if m.bool("backup") {
+        if backup {
             for (file, change) in &files {
                 if change.changed() && change.before.is_some() {
                     if let Some(b) = safe_file::backup(file)? {

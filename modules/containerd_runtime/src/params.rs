@@ -1,11 +1,88 @@
-//! Checks of the module's parameters beyond their types, done before anything is read, locked or written:
-//! runtime names containerd can use, absolute paths, a positive config version. Plain functions the module
-//! and the tests call.
+//! The module's parameters as typed values ([`Params`]), and their checks beyond their types, done before
+//! anything is read, locked or written: runtime names containerd can use, absolute paths, a positive config
+//! version. The defaults live in the argument spec alone: validation has filled them in before this runs.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use ansible_module::Module;
+use anyhow::{bail, Context as _, Result};
 use serde_json::Value as Json;
+
+use crate::edit::RuntimeSpec;
+use crate::plan::{Options, State};
+
+/// Every parameter, checked and typed.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub path: PathBuf,
+    pub drop_in_path: Option<PathBuf>,
+    /// `config_version` as given (`None`: asked of the installed containerd).
+    pub config_version: Option<i64>,
+    /// What the plan needs (runtimes, default, CDI, state); the containerd-derived fields are filled later.
+    pub options: Options,
+    pub backup: bool,
+    /// `validate` as given: `auto`, `none` (or empty) or a command with `%s`.
+    pub validate: String,
+    pub kubelet_config: PathBuf,
+}
+
+impl Params {
+    /// Reads and checks every parameter of a validated module.
+    pub fn from_module(m: &Module) -> Result<Params> {
+        let path = check_file_path("path", given(m, "path")?)?;
+        let drop_in_path = m
+            .str("drop_in_path")
+            .map(|p| check_file_path("drop_in_path", p))
+            .transpose()?;
+        let config_version = config_version(m.params.get("config_version"))?;
+        let name = given(m, "name")?;
+        check_runtime_name("name", name)?;
+        let binary_path = given(m, "binary_path")?;
+        check_binary_path("binary_path", binary_path)?;
+        let mut extra_runtimes = Vec::new();
+        for (i, d) in m.dict_list("extra_runtimes").iter().enumerate() {
+            let rt = RuntimeSpec {
+                name: d["name"].as_str().unwrap_or_default().to_string(),
+                binary_path: d["binary_path"].as_str().unwrap_or_default().to_string(),
+            };
+            check_runtime_name(&format!("extra_runtimes[{}].name", i), &rt.name)?;
+            check_binary_path(
+                &format!("extra_runtimes[{}].binary_path", i),
+                &rt.binary_path,
+            )?;
+            extra_runtimes.push(rt);
+        }
+        let mut options = Options::new(name, binary_path);
+        options.runtime_type = given(m, "runtime_type")?.to_string();
+        options.set_as_default = m.bool("set_as_default");
+        options.enable_cdi = m.bool("enable_cdi");
+        options.extra_runtimes = extra_runtimes;
+        options.container_annotations = m.str_list("container_annotations");
+        options.state = match given(m, "state")? {
+            "absent" => State::Absent,
+            _ => State::Present,
+        };
+        Ok(Params {
+            path,
+            drop_in_path,
+            config_version,
+            options,
+            backup: m.bool("backup"),
+            validate: given(m, "validate")?.to_string(),
+            kubelet_config: PathBuf::from(given(m, "kubelet_config")?),
+        })
+    }
+}
+
+/// A parameter the spec gives a default: validation has filled it in.
+fn given<'a>(m: &'a Module, key: &str) -> Result<&'a str> {
+    m.str(key).with_context(|| {
+        format!(
+            "parameter {} has no value (its spec default is missing)",
+            key
+        )
+    })
+}
 
 /// A runtime name (`name`, `extra_runtimes[].name`): letters, digits, `.`, `_` and `-`, what runtime names
 /// use in practice. Anything else (a newline, a bracket, a control character) would make a table key no
