@@ -96,6 +96,25 @@ impl Module {
     pub fn int(&self, key: &str) -> Option<i64> {
         self.get(key).and_then(Value::as_i64)
     }
+    /// A string parameter whose spec has a default: validation has filled it in, so the default lives in the
+    /// spec alone. An error (never expected) names a spec that lacks the default.
+    pub fn given_str(&self, key: &str) -> anyhow::Result<&str> {
+        self.str(key).ok_or_else(|| {
+            anyhow::anyhow!(
+                "parameter {} has no value (its spec default is missing)",
+                key
+            )
+        })
+    }
+    /// [`Module::given_str`] for an integer parameter.
+    pub fn given_int(&self, key: &str) -> anyhow::Result<i64> {
+        self.int(key).ok_or_else(|| {
+            anyhow::anyhow!(
+                "parameter {} has no value (its spec default is missing)",
+                key
+            )
+        })
+    }
     pub fn float(&self, key: &str) -> Option<f64> {
         self.get(key).and_then(Value::as_f64)
     }

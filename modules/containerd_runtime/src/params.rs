@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use ansible_module::Module;
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use serde_json::Value as Json;
 
 use crate::edit::RuntimeSpec;
@@ -29,15 +29,15 @@ pub struct Params {
 impl Params {
     /// Reads and checks every parameter of a validated module.
     pub fn from_module(m: &Module) -> Result<Params> {
-        let path = check_file_path("path", given(m, "path")?)?;
+        let path = check_file_path("path", m.given_str("path")?)?;
         let drop_in_path = m
             .str("drop_in_path")
             .map(|p| check_file_path("drop_in_path", p))
             .transpose()?;
         let config_version = config_version(m.params.get("config_version"))?;
-        let name = given(m, "name")?;
+        let name = m.given_str("name")?;
         check_runtime_name("name", name)?;
-        let binary_path = given(m, "binary_path")?;
+        let binary_path = m.given_str("binary_path")?;
         check_binary_path("binary_path", binary_path)?;
         let mut extra_runtimes = Vec::new();
         for (i, d) in m.dict_list("extra_runtimes").iter().enumerate() {
@@ -53,12 +53,12 @@ impl Params {
             extra_runtimes.push(rt);
         }
         let mut options = Options::new(name, binary_path);
-        options.runtime_type = given(m, "runtime_type")?.to_string();
+        options.runtime_type = m.given_str("runtime_type")?.to_string();
         options.set_as_default = m.bool("set_as_default");
         options.enable_cdi = m.bool("enable_cdi");
         options.extra_runtimes = extra_runtimes;
         options.container_annotations = m.str_list("container_annotations");
-        options.state = match given(m, "state")? {
+        options.state = match m.given_str("state")? {
             "absent" => State::Absent,
             _ => State::Present,
         };
@@ -68,20 +68,10 @@ impl Params {
             config_version,
             options,
             backup: m.bool("backup"),
-            validate: given(m, "validate")?.to_string(),
-            kubelet_config: PathBuf::from(given(m, "kubelet_config")?),
+            validate: m.given_str("validate")?.to_string(),
+            kubelet_config: PathBuf::from(m.given_str("kubelet_config")?),
         })
     }
-}
-
-/// A parameter the spec gives a default: validation has filled it in.
-fn given<'a>(m: &'a Module, key: &str) -> Result<&'a str> {
-    m.str(key).with_context(|| {
-        format!(
-            "parameter {} has no value (its spec default is missing)",
-            key
-        )
-    })
 }
 
 /// A runtime name (`name`, `extra_runtimes[].name`): letters, digits, `.`, `_` and `-`, what runtime names

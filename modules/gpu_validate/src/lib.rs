@@ -202,11 +202,11 @@ fn systemd_cgroups(node: &Node, eff: Option<&containerd::Effective>) -> bool {
 
 /// Runs the module.
 pub fn run(m: &mut Module) -> anyhow::Result<Response> {
-    let timeout = m.int("timeout").unwrap_or(60);
+    let timeout = m.given_int("timeout")?;
     if timeout < 1 {
         anyhow::bail!("timeout must be at least 1 second, got {}", timeout);
     }
-    let sysroot = m.str("sysroot").unwrap_or("/");
+    let sysroot = m.given_str("sysroot")?;
     params::check_sysroot(sysroot)?;
     let smoke_image = m.str("smoke_image").map(String::from);
     let o = Options {
@@ -215,15 +215,9 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
             _ => default_checks(smoke_image.as_deref()),
         },
         expected_gpu_count: m.int("expected_gpu_count"),
-        min_driver_version: m
-            .str("min_driver_version")
-            .unwrap_or("470.82.01")
-            .to_string(),
-        runtime_name: m.str("runtime_name").unwrap_or("nvidia").to_string(),
-        containerd_config: m
-            .str("containerd_config")
-            .unwrap_or("/etc/containerd/config.toml")
-            .to_string(),
+        min_driver_version: m.given_str("min_driver_version")?.to_string(),
+        runtime_name: m.given_str("runtime_name")?.to_string(),
+        containerd_config: m.given_str("containerd_config")?.to_string(),
         nvidia_smi_path: m.str("nvidia_smi_path").map(String::from),
         smoke_image,
         smoke_pull: m.bool("smoke_pull"),
@@ -236,7 +230,7 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
         anyhow::bail!("sysroot {} is not a directory", sysroot);
     }
     let node = Node::new(sysroot, Duration::from_secs(timeout as u64));
-    let fail_on = FailOn::parse(m.str("fail_on").unwrap_or("error"));
+    let fail_on = FailOn::parse(m.given_str("fail_on")?);
     let v = validate(&node, &o);
     let summary = report::summary(&v.checks);
     let mut r = Response::new(false)

@@ -84,7 +84,7 @@ pub struct Params {
 
 impl Params {
     pub fn from_module(m: &Module) -> Result<Params> {
-        let state = match m.str("state").unwrap_or("present") {
+        let state = match m.given_str("state")? {
             "latest" => State::Latest,
             "absent" => State::Absent,
             _ => State::Present,
@@ -108,7 +108,7 @@ impl Params {
         if let Some(bad) = packages.iter().find(|p| !is_package_name(p)) {
             bail!("'{}' is not a valid package name", bad);
         }
-        let channel = m.str("channel").unwrap_or("stable");
+        let channel = m.given_str("channel")?;
         let repo_url = match m.str("repo_url").map(str::trim).filter(|u| !u.is_empty()) {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!(
@@ -131,14 +131,11 @@ impl Params {
                 repo_url
             );
         }
-        let timeout = m.int("lock_timeout").unwrap_or(120);
+        let timeout = m.given_int("lock_timeout")?;
         if timeout < 0 {
             bail!("lock_timeout must be 0 or more seconds, got {}", timeout);
         }
-        let min_driver_version = m
-            .str("min_driver_version")
-            .unwrap_or("470.82.01")
-            .to_string();
+        let min_driver_version = m.given_str("min_driver_version")?.to_string();
         if !node_facts::version::is_minimum_version(&min_driver_version) {
             bail!(
                 "min_driver_version '{}' must be a dotted number such as 470.82.01",
