@@ -291,9 +291,11 @@ fn make_plan(
     let drop_before = read_text(drop_in)?;
     let doc = plan::parse(before.unwrap_or(""), "the config")?;
     let version = layout::detect_version(&doc, opts.new_config_version)?;
-    if opts.state == State::Present && plan::holds_runtimes(&doc, version, opts) {
+    if opts.state == State::Present
+        && plan::runtimes_held(&doc, version, opts) == opts.runtimes().len()
+    {
         let drop_doc = plan::parse(drop_before.as_deref().unwrap_or(""), "the drop-in")?;
-        if !plan::holds_any_runtime(&drop_doc, version, opts) {
+        if plan::runtimes_held(&drop_doc, version, opts) == 0 {
             // Moving a working runtime into a drop-in would change two files (and restart containerd) for the
             // same loaded config: it is edited where it is.
             warnings.push(format!(

@@ -402,20 +402,13 @@ pub fn plan_drop_in(
     })
 }
 
-/// Whether a config (of `version`, or its own) has a table for every runtime of `opts`.
-pub fn holds_runtimes(doc: &DocumentMut, version: i64, opts: &Options) -> bool {
+/// How many runtimes of `opts` a config (of `version`, or its own) has a table for.
+pub fn runtimes_held(doc: &DocumentMut, version: i64, opts: &Options) -> usize {
     let layout = Layout::for_version(layout::detect_version(doc, version).unwrap_or(version));
     opts.runtimes()
         .iter()
-        .all(|rt| has_runtime(doc, &layout, &rt.name))
-}
-
-/// Whether a config (of `version`, or its own) has a table for any runtime of `opts`.
-pub fn holds_any_runtime(doc: &DocumentMut, version: i64, opts: &Options) -> bool {
-    let layout = Layout::for_version(layout::detect_version(doc, version).unwrap_or(version));
-    opts.runtimes()
-        .iter()
-        .any(|rt| has_runtime(doc, &layout, &rt.name))
+        .filter(|rt| has_runtime(doc, &layout, &rt.name))
+        .count()
 }
 
 /// Whether the document has a table for runtime `name`.
