@@ -8,12 +8,27 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${TEST_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gpunode-tests}
 mkdir -p "$CACHE"
 
-# The pinned ansible-core versions: the oldest supported and the newest this Python gets (read by the scripts
-# that source this file).
+# Every version the tests pin and the Debian suites they run on, each written once here (the scripts that
+# source this file read them). The pins users share live in scripts/versions.
+# shellcheck source=scripts/versions
+. "$ROOT/scripts/versions"
 # shellcheck disable=SC2034
-ANSIBLE_OLDEST=2.15.13
-# shellcheck disable=SC2034
-ANSIBLE_NEWEST=2.19.14
+{
+  # ansible-core: the oldest supported, and the newest this Python gets (the one users' venv pins).
+  ANSIBLE_OLDEST=2.15.13
+  ANSIBLE_NEWEST=$ANSIBLE_CORE_VERSION
+  # Molecule and its Podman driver, with that ansible-core; the `ansible` package brings the containers.podman
+  # collection the driver's create/destroy playbooks use (Ansible Galaxy is not reachable).
+  MOLECULE_PINS=("ansible-core==$ANSIBLE_NEWEST" "ansible==$ANSIBLE_PACKAGE_VERSION" "molecule==26.10.0"
+    "molecule-plugins[podman]==26.10.12")
+  RUFF_PIN=ruff==0.14.0
+  # The Debian suites of the test nodes, each for the containerd it ships (sid's node is trixie with sid's
+  # containerd, see tests/nodes/image). Every stage that runs per suite takes this list.
+  SUITES=(bookworm trixie sid)
+  declare -A SUITE_CONTAINERD=([bookworm]=1.6 [trixie]=1.7 [sid]=2.1)
+  # The three modules, as library/ holds them.
+  MODULES=(containerd_runtime nvidia_toolkit gpu_validate)
+}
 
 # What the pinned tools pull in unpinned is held by this constraints file (pip reads the variable).
 export PIP_CONSTRAINT="$ROOT/tests/constraints.txt"
@@ -23,6 +38,31 @@ info() { printf '   %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # A stage that cannot do its work here says why and exits 77: tests/run reports it as skipped, never passed.
 skip() { printf '   SKIPPED: %s\n' "$*"; exit 77; }
+# A stage that can do all but a part of its work says why with skip_part and ends with end_stage (after its
+# own failure check): with a part left out it exits 77 too, so a partial run is never reported as passed.
+SKIPPED_PARTS=0
+skip_part() { printf '   SKIPPED: %s\n' "$*"; SKIPPED_PARTS=$((SKIPPED_PARTS + 1)); }
+end_stage() {
+  [ "$SKIPPED_PARTS" -eq 0 ] && exit 0
+  printf '   %d part(s) of this stage did not run (SKIPPED above): the stage is reported as skipped\n' "$SKIPPED_PARTS"
+  exit 77
+}
+
+# need_modules [MODULE...]: makes sure library/ holds the x86-64 executables (default: all three) built from
+# the sources as they are now: when one is missing, or older than a file of modules/, Cargo.toml or Cargo.lock,
+# scripts/build-modules builds them (quick when cargo finds nothing to do). A stage never tests a stale build.
+need_modules() {
+  local m
+  [ $# -gt 0 ] || set -- "${MODULES[@]}"
+  for m in "$@"; do
+    if [ ! -x "$ROOT/library/$m" ] || [ ! -f "$ROOT/library/$m.yml" ] || [ -n "$(find "$ROOT/modules" \
+      "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -type f -newer "$ROOT/library/$m" -print -quit 2>/dev/null)" ]; then
+      info "library/$m is missing or older than its sources: scripts/build-modules"
+      (cd "$ROOT" && scripts/build-modules) >&2 || die "scripts/build-modules failed"
+      return 0
+    fi
+  done
+}
 
 # Installs Debian packages that are missing (no-op when all are there).
 need_packages() {
