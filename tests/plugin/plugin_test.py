@@ -3,7 +3,7 @@ ansible-playbook against localhost (local connection; the node is this machine).
 
 usage: plugin_test.py ANSIBLE_PLAYBOOK PROBE_BINARY
 
-Each case runs one task of a probe module (tests/bench/probe.rs: it answers with the path it ran from and the
+Each case runs one task of a probe module (tests/plugin/probe.rs: it answers with the path it ran from and the
 arguments it read) under -vvv, counts the remote steps Ansible logged for that task (EXEC = one remote command,
 PUT = one upload) and checks the result. The plugin under test is a copy of the real files under their real
 names' pattern: plugin_utils/binary_cache.py beside action/, with a module plugin file copied from
