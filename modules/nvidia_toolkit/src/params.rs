@@ -169,40 +169,12 @@ impl Params {
     }
 }
 
-/// A file path option, refused unless absolute and free of `..` and NUL: the module runs as root from
-/// whatever directory Ansible left it in, and apt is handed these paths too.
+/// A file path option, refused unless it passes `node_facts::path::absolute` (absolute, no `..` step, no NUL
+/// byte): the module runs as root from whatever directory Ansible left it in, and apt is handed these paths too.
 fn checked_path(m: &Module, option: &str) -> Result<Option<PathBuf>> {
-    let Some(text) = m.str(option) else {
-        return Ok(None);
-    };
-    check_absolute(option, text)?;
-    Ok(Some(PathBuf::from(text)))
-}
-
-/// Refuses a path that is relative, has a `..` component or a NUL byte, naming the option.
-pub fn check_absolute(option: &str, text: &str) -> Result<()> {
-    let path = std::path::Path::new(text);
-    if text.contains('\0') {
-        bail!(
-            "{} must be an absolute path without NUL bytes, got {:?}",
-            option,
-            text
-        );
-    }
-    if !path.is_absolute() {
-        bail!("{} must be an absolute path, got '{}'", option, text);
-    }
-    if path
-        .components()
-        .any(|c| c == std::path::Component::ParentDir)
-    {
-        bail!(
-            "{} must be an absolute path without '..' components, got '{}'",
-            option,
-            text
-        );
-    }
-    Ok(())
+    m.str(option)
+        .map(|text| node_facts::path::absolute(option, text).map_err(anyhow::Error::msg))
+        .transpose()
 }
 
 /// Debian's package name rule: lower case letters, digits, `+ - .`, at least two characters.
@@ -236,20 +208,37 @@ mod tests {
         assert!(!is_package_version("latest"));
     }
 
+    fn module(args: serde_json::Value) -> Module {
+        let serde_json::Value::Object(args) = args else {
+            unreachable!()
+        };
+        Module::from_args("nvidia_toolkit", &spec(), args).unwrap()
+    }
+
     #[test]
-    fn paths_must_be_absolute_without_dotdot() {
-        assert!(check_absolute("list_path", "/etc/apt/sources.list.d/nvidia.list").is_ok());
-        for bad in [
-            "keyring.gpg",
-            "../nvidia.list",
-            "/etc/apt/../../tmp/x",
-            "",
-            "/etc/a\0b",
+    fn path_options_follow_the_one_path_rule_and_name_the_option() {
+        let p = Params::from_module(&module(serde_json::json!({
+            "list_path": "/etc/apt/sources.list.d/nvidia.list",
+        })))
+        .unwrap();
+        assert_eq!(
+            p.list_path.as_deref(),
+            Some(std::path::Path::new("/etc/apt/sources.list.d/nvidia.list"))
+        );
+        assert_eq!(p.keyring_path, None);
+        for (option, bad, says) in [
+            ("keyring_path", "keyring.gpg", "must be an absolute path"),
+            ("list_path", "../nvidia.list", "must be an absolute path"),
+            ("list_path", "/etc/apt/../../tmp/x", "without '..' steps"),
+            ("keyring_path", "", "must be an absolute path"),
+            ("list_path", "/etc/a\0b", "must not contain a NUL byte"),
         ] {
-            let err = check_absolute("list_path", bad).unwrap_err().to_string();
+            let err = Params::from_module(&module(serde_json::json!({ option: bad })))
+                .unwrap_err()
+                .to_string();
             assert!(
-                err.contains("list_path") && err.contains("absolute"),
-                "{bad}: {err}"
+                err.starts_with(&format!("{option} ")) && err.contains(says),
+                "{bad:?}: {err}"
             );
         }
     }
