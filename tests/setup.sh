@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Host set-up for the tests, all cached (quick when already done): Debian packages, the pinned Python venvs,
-# the signed stand-in apt repository and the Podman node images of the three Debian suites.
+# the signed stand-in apt repository and the Podman node images of the Debian suites (tests/lib.sh's SUITES).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 command -v cargo >/dev/null || die "cargo is missing: install Rust (https://rustup.rs) first"
@@ -12,14 +12,13 @@ info "venvs ready under $CACHE"
 info "signed stand-in repository: $("$ROOT/tests/aptrepo/build")"
 . "$ROOT/tests/nodes/env.sh"
 # The suites build side by side (each takes its own lock); debootstrap mostly waits on the mirror.
-pids=()
-for suite in bookworm trixie sid; do
-  "$ROOT/tests/nodes/image" "$suite" >"$CACHE/image-$suite.ref" 2>"$CACHE/image-$suite.log" & pids+=($!)
+declare -A pids=()
+for suite in "${SUITES[@]}"; do
+  "$ROOT/tests/nodes/image" "$suite" >"$CACHE/image-$suite.ref" 2>"$CACHE/image-$suite.log" & pids[$suite]=$!
 done
 status=0
-for i in "${!pids[@]}"; do
-  suite=$(sed -n "$((i + 1))p" <<<$'bookworm\ntrixie\nsid')
-  if wait "${pids[$i]}"; then info "node image: $(cat "$CACHE/image-$suite.ref")"
+for suite in "${SUITES[@]}"; do
+  if wait "${pids[$suite]}"; then info "node image: $(cat "$CACHE/image-$suite.ref")"
   else status=1; info "node image $suite FAILED:"; tail -n 20 "$CACHE/image-$suite.log" >&2; fi
 done
 exit $status
