@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$ROOT" || exit 1
 
 need_packages shellcheck
-ruff_venv=$(venv ruff "ruff==0.14.0") || die "no venv for ruff"
+ruff_venv=$(venv ruff "$RUFF_PIN") || die "no venv for $RUFF_PIN"
 failed=()
 
 step "cargo clippy (warnings are errors)"
