@@ -184,11 +184,20 @@ pub fn apt_problems(stdout: &str, stderr: &str) -> Vec<String> {
         .collect()
 }
 
-/// The first version in `apt-cache policy PKG` output offered by a source whose line contains `key`
-/// (apt lists versions newest first).
-pub fn candidate_from_policy(text: &str, key: &str) -> Option<String> {
-    let mut current: Option<&str> = None;
+/// Each package's versions offered by a source whose line contains `key`, newest first as apt lists them,
+/// from `apt-cache policy PKG...` output.
+pub fn offered_from_policy(text: &str, key: &str) -> BTreeMap<String, Vec<String>> {
+    let mut offered: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut package: Option<String> = None;
+    let mut version: Option<&str> = None;
     for line in text.lines() {
+        if !line.starts_with([' ', '\t']) && line.trim_end().ends_with(':') {
+            // "nvidia-container-toolkit:" starts a package's section ("name:arch:" on a multi-arch node).
+            let head = line.trim_end().trim_end_matches(':');
+            package = Some(head.split(':').next().unwrap_or(head).to_string());
+            version = None;
+            continue;
+        }
         let t = line.trim_start_matches([' ', '*']).trim();
         if t.is_empty()
             || t.ends_with(':')
@@ -200,17 +209,20 @@ pub fn candidate_from_policy(text: &str, key: &str) -> Option<String> {
         let words: Vec<&str> = t.split_whitespace().collect();
         // "1.18.0-1 500" is a version line; "500 file:/srv/repo  Packages" a source line under it.
         if words.len() == 2 && words[1].parse::<i32>().is_ok() && words[0].parse::<i32>().is_err() {
-            current = Some(words[0]);
+            version = Some(words[0]);
         } else if words.first().is_some_and(|w| w.parse::<i32>().is_ok())
             && !key.is_empty()
             && t.contains(key)
         {
-            if let Some(v) = current {
-                return Some(v.to_string());
+            if let (Some(package), Some(version)) = (&package, version) {
+                let versions = offered.entry(package.clone()).or_default();
+                if !versions.iter().any(|v| v == version) {
+                    versions.push(version.to_string());
+                }
             }
         }
     }
-    None
+    offered
 }
 
 /// Proxy options for apt from the task's environment: apt reads `http_proxy`/`https_proxy` itself, but not
@@ -305,13 +317,11 @@ impl Backend for Apt {
         Ok(())
     }
 
-    fn candidate(&self, p: &Params, package: &str) -> Result<Option<String>> {
-        let out = self.apt(
-            "apt-cache",
-            &["policy", package],
-            "reading the repository index",
-        )?;
-        Ok(candidate_from_policy(&out, &url_key(&p.repo_url)))
+    fn offered(&self, p: &Params, packages: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut args = vec!["policy"];
+        args.extend(packages.iter().map(String::as_str));
+        let out = self.apt("apt-cache", &args, "reading the repository index")?;
+        Ok(offered_from_policy(&out, &url_key(&p.repo_url)))
     }
 
     fn install(&self, packages: &[String], version: &str, lock_timeout: Duration) -> Result<()> {
@@ -438,7 +448,9 @@ mod tests {
     }
 
     #[test]
-    fn picks_the_newest_version_from_our_repository_only() {
+    fn lists_each_packages_versions_from_our_repository_only() {
+        // The shape of apt 2.6's `apt-cache policy A B` (bookworm), with a second repository offering a newer
+        // version and the installed one also listed from dpkg's status file.
         let policy = "\
 nvidia-container-toolkit:
   Installed: 1.17.8-1
@@ -451,13 +463,33 @@ nvidia-container-toolkit:
  *** 1.17.8-1 500
         500 file:/srv/aptrepo/good/stable/deb/amd64  Packages
         100 /var/lib/dpkg/status
+libnvidia-container1:amd64:
+  Installed: (none)
+  Candidate: 1.18.0-1
+  Version table:
+     1.18.0-1 500
+        500 file:/srv/aptrepo/good/stable/deb/amd64  Packages
+nvidia-container-toolkit-base:
+  Installed: (none)
+  Candidate: (none)
+  Version table:
 ";
         let key = url_key("file:/srv/aptrepo/good/stable/deb/$(ARCH)");
+        let offered = offered_from_policy(policy, &key);
         assert_eq!(
-            candidate_from_policy(policy, &key).as_deref(),
-            Some("1.18.0-1")
+            offered,
+            BTreeMap::from([
+                (
+                    "nvidia-container-toolkit".to_string(),
+                    vec!["1.18.0-1".to_string(), "1.17.8-1".to_string()]
+                ),
+                (
+                    "libnvidia-container1".to_string(),
+                    vec!["1.18.0-1".to_string()]
+                ),
+            ])
         );
-        assert_eq!(candidate_from_policy(policy, "/elsewhere"), None);
+        assert!(offered_from_policy(policy, "/elsewhere").is_empty());
     }
 
     #[test]

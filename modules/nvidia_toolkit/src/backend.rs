@@ -37,6 +37,8 @@ pub struct Conflict {
     pub removable: bool,
 }
 
+/// What a run reads from and does to the node's package manager. Only `refresh`, `install`, `set_hold` and
+/// `remove` change the node (`wait_for_lock` comes before them); check mode calls none of those four.
 pub trait Backend {
     /// Where the verified key is kept on the node (the option's value or this backend's default).
     fn keyring_path(&self, p: &Params) -> PathBuf;
@@ -52,11 +54,13 @@ pub trait Backend {
     fn wait_for_lock(&self, timeout: Duration) -> Result<Duration>;
     /// Fetches this repository's index only.
     fn refresh(&self, p: &Params) -> Result<()>;
-    /// The newest version of `package` this repository offers, from the index already fetched.
-    fn candidate(&self, p: &Params, package: &str) -> Result<Option<String>>;
+    /// The versions of each of `packages` this repository offers, newest first, from the index already on the
+    /// node (a package it does not offer is missing from the map).
+    fn offered(&self, p: &Params, packages: &[String]) -> Result<BTreeMap<String, Vec<String>>>;
     /// Installs every package at exactly `version` (upgrading or downgrading as needed).
     fn install(&self, packages: &[String], version: &str, lock_timeout: Duration) -> Result<()>;
     /// Holds (or releases) the packages so unattended upgrades leave the pinned set alone.
     fn set_hold(&self, packages: &[String], hold: bool) -> Result<()>;
+    /// Removes the packages.
     fn remove(&self, packages: &[String], lock_timeout: Duration) -> Result<()>;
 }

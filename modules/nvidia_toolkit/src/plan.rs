@@ -1,203 +1,189 @@
-//! What must happen to the packages, decided from what is installed and what was asked, without touching
-//! anything: the same plan drives a real run and check mode's prediction.
+//! The plan step of a `present`/`latest` run: reads the node through the backend (the loaded driver, the key,
+//! the repository files, clashing list files, dpkg's database) and decides everything the run will do, changing
+//! nothing. Every refusal of bad input happens here, so it fails before anything is written. `apply.rs` carries
+//! the plan out (or, in check mode, predicts it) and `report.rs` builds the answer from it.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
-use crate::backend::Installed;
-use crate::params::State;
+use ansible_module::safe_file;
+use anyhow::{bail, Context as _, Result};
 
-/// Which version the packages must end up at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Nothing to install.
-    Keep,
-    /// Install (or move) every package to this version.
-    Version(String),
-    /// The repository's newest version, known only after its index is fetched.
-    Newest,
+use crate::backend::{Backend, Conflict, Installed, RepoFile};
+use crate::driver;
+use crate::key::{self, VerifiedKey};
+use crate::package_plan::{self, PackagePlan};
+use crate::params::{DriverCheck, Params};
+
+/// A repository file whose contents differ from what they must be, with what it holds now.
+#[derive(Debug, Clone)]
+pub struct FileWrite {
+    pub file: RepoFile,
+    /// `None`: the file does not exist yet.
+    pub before: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackagePlan {
-    pub target: Target,
-    pub hold: Vec<String>,
-    pub unhold: Vec<String>,
-    pub remove: Vec<String>,
+/// A clashing list file the run removes, with what it holds now (for the diff).
+#[derive(Debug, Clone)]
+pub struct ListRemoval {
+    pub conflict: Conflict,
+    pub before: Vec<u8>,
 }
 
-impl PackagePlan {
-    pub fn is_noop(&self) -> bool {
-        self.target == Target::Keep
-            && self.hold.is_empty()
-            && self.unhold.is_empty()
-            && self.remove.is_empty()
-    }
+/// Everything a run will do, decided before it does any of it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The loaded driver's version; `None` when not checked or not found (and allowed).
+    pub driver_version: Option<String>,
+    pub key: VerifiedKey,
+    pub keyring_path: PathBuf,
+    pub writes: Vec<FileWrite>,
+    /// Only removable files: any other clash refuses the run in the plan step.
+    pub removals: Vec<ListRemoval>,
+    /// The packages among `packages` as dpkg has them before the run.
+    pub installed: BTreeMap<String, Installed>,
+    pub packages: PackagePlan,
 }
 
-/// Whether every package is installed at exactly `version`.
-pub fn all_at(packages: &[String], installed: &BTreeMap<String, Installed>, version: &str) -> bool {
-    packages
-        .iter()
-        .all(|p| installed.get(p).is_some_and(|i| i.version == version))
-}
-
-/// Plans the packages. `present` without a version never upgrades: it completes the set at the version
-/// already installed (the first package's), or installs the newest when none is installed.
+/// Reads the node and decides. Warnings (an old driver under `warn`, expired subkeys) go to `warnings` as they
+/// are found, so the caller can still report them when a later check refuses the run.
 pub fn plan(
-    state: State,
-    version: Option<&str>,
-    packages: &[String],
-    installed: &BTreeMap<String, Installed>,
-    hold: Option<bool>,
-) -> PackagePlan {
-    let mut out = PackagePlan {
-        target: Target::Keep,
-        hold: Vec::new(),
-        unhold: Vec::new(),
-        remove: Vec::new(),
-    };
-    if state == State::Absent {
-        out.remove = packages
-            .iter()
-            .filter(|p| installed.contains_key(*p))
-            .cloned()
-            .collect();
-        return out;
-    }
-    out.target = match (state, version) {
-        (State::Latest, _) => Target::Newest,
-        (_, Some(v)) if all_at(packages, installed, v) => Target::Keep,
-        (_, Some(v)) => Target::Version(v.to_string()),
-        (_, None) => match packages.iter().find_map(|p| installed.get(p)) {
-            Some(first) if all_at(packages, installed, &first.version) => Target::Keep,
-            Some(first) => Target::Version(first.version.clone()),
-            None => Target::Newest,
-        },
-    };
-    match hold {
-        Some(true) => {
-            out.hold = packages
-                .iter()
-                .filter(|p| !installed.get(*p).is_some_and(|i| i.held))
-                .cloned()
-                .collect()
+    p: &Params,
+    b: &dyn Backend,
+    driver_file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Plan> {
+    let driver_version = check_driver(p, driver_file, warnings)?;
+    let key = load_key(p, b)?;
+    warnings.extend(key.warnings.iter().cloned());
+    let mut writes = Vec::new();
+    for file in b.repo_files(p, &key) {
+        let before = safe_file::read_optional(&file.path)?;
+        if before.as_deref() != Some(&file.contents[..]) {
+            writes.push(FileWrite { file, before });
         }
-        Some(false) => {
-            out.unhold = packages
-                .iter()
-                .filter(|p| installed.get(*p).is_some_and(|i| i.held))
-                .cloned()
-                .collect()
-        }
-        None => {}
     }
-    out
+    let conflicts = b.conflicts(p)?;
+    refuse_conflicts(p, &conflicts)?;
+    let installed = b.installed(&p.packages)?;
+    let packages = package_plan::plan(
+        p.state,
+        p.version.as_deref(),
+        &p.packages,
+        &installed,
+        p.hold,
+    );
+    let mut removals = Vec::new();
+    for conflict in conflicts {
+        let before = safe_file::read_optional(&conflict.path)?.unwrap_or_default();
+        removals.push(ListRemoval { conflict, before });
+    }
+    Ok(Plan {
+        driver_version,
+        keyring_path: b.keyring_path(p),
+        key,
+        writes,
+        removals,
+        installed,
+        packages,
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pkgs() -> Vec<String> {
-        ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
+/// The driver check: a failure with `required`, a warning with `warn`. Returns the version found.
+fn check_driver(
+    p: &Params,
+    driver_file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>> {
+    if p.driver_check == DriverCheck::Skip {
+        return Ok(None);
     }
+    let found = driver::detect(driver_file)?;
+    let problem = match &found {
+        None => Some(format!(
+            "no NVIDIA driver is loaded (no {} and no nvidia-smi); the toolkit needs driver {} or newer",
+            driver_file.display(),
+            p.min_driver_version
+        )),
+        Some(d) if node_facts::version::compare(&d.version, &p.min_driver_version).is_lt() => Some(format!(
+            "the loaded NVIDIA driver {} (from {}) is older than the {} the toolkit needs",
+            d.version, d.source, p.min_driver_version
+        )),
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        if p.driver_check == DriverCheck::Required {
+            bail!("{} (driver_check: required)", problem);
+        }
+        warnings.push(problem);
+    }
+    Ok(found.map(|d| d.version))
+}
 
-    fn inst(list: &[(&str, &str, bool)]) -> BTreeMap<String, Installed> {
-        list.iter()
-            .map(|(n, v, h)| {
-                (
-                    n.to_string(),
-                    Installed {
-                        version: v.to_string(),
-                        held: *h,
-                    },
+/// The key from the `key` option (text or a path on the node), else the keyring already installed.
+fn load_key(p: &Params, b: &dyn Backend) -> Result<VerifiedKey> {
+    let now = SystemTime::now();
+    match &p.key {
+        Some(text) if key::is_inline(text) => key::verify(
+            text.as_bytes(),
+            &p.fingerprint,
+            "the key given as text",
+            now,
+        ),
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| {
+                format!(
+                    "cannot read the key file {} (fetch it onto the node first, e.g. with get_url)",
+                    path
                 )
-            })
-            .collect()
+            })?;
+            key::verify(
+                &bytes,
+                &p.fingerprint,
+                &format!("the key file {}", path),
+                now,
+            )
+        }
+        None => {
+            let keyring = b.keyring_path(p);
+            let bytes = safe_file::read_optional(&keyring)?.with_context(|| {
+                format!(
+                    "key is required: there is no keyring at {} yet",
+                    keyring.display()
+                )
+            })?;
+            key::verify(
+                &bytes,
+                &p.fingerprint,
+                &format!("the keyring {}", keyring.display()),
+                now,
+            )
+        }
     }
+}
 
-    fn all(v: &str, held: bool) -> BTreeMap<String, Installed> {
-        inst(&[
-            ("a", v, held),
-            ("b", v, held),
-            ("c", v, held),
-            ("d", v, held),
-        ])
+/// Refuses clashing files the module may not (or was told not to) remove, naming every one.
+fn refuse_conflicts(p: &Params, conflicts: &[Conflict]) -> Result<()> {
+    let blocking: Vec<&Conflict> = conflicts
+        .iter()
+        .filter(|c| !p.remove_conflicts || !c.removable)
+        .collect();
+    if blocking.is_empty() {
+        return Ok(());
     }
-
-    #[test]
-    fn a_pinned_set_already_there_is_a_noop() {
-        let p = plan(
-            State::Present,
-            Some("1.17.8-1"),
-            &pkgs(),
-            &all("1.17.8-1", false),
-            None,
-        );
-        assert!(p.is_noop(), "{p:?}");
-    }
-
-    #[test]
-    fn a_pin_change_or_a_missing_package_installs_the_pin() {
-        let p = plan(
-            State::Present,
-            Some("1.18.0-1"),
-            &pkgs(),
-            &all("1.17.8-1", false),
-            None,
-        );
-        assert_eq!(p.target, Target::Version("1.18.0-1".into()));
-        let partial = inst(&[("a", "1.17.8-1", false), ("b", "1.17.8-1", false)]);
-        let p = plan(State::Present, Some("1.17.8-1"), &pkgs(), &partial, None);
-        assert_eq!(p.target, Target::Version("1.17.8-1".into()));
-    }
-
-    #[test]
-    fn present_without_a_version_completes_the_set_without_upgrading() {
-        let partial = inst(&[("a", "1.17.8-1", false), ("c", "1.17.7-1", false)]);
-        let p = plan(State::Present, None, &pkgs(), &partial, None);
-        assert_eq!(p.target, Target::Version("1.17.8-1".into()));
-        assert!(plan(State::Present, None, &pkgs(), &all("1.17.8-1", false), None).is_noop());
-        let p = plan(State::Present, None, &pkgs(), &BTreeMap::new(), None);
-        assert_eq!(p.target, Target::Newest);
-    }
-
-    #[test]
-    fn latest_always_asks_the_repository() {
-        let p = plan(State::Latest, None, &pkgs(), &all("1.18.0-1", false), None);
-        assert_eq!(p.target, Target::Newest);
-    }
-
-    #[test]
-    fn holds_only_what_is_not_held_and_releases_only_what_is() {
-        let mixed = inst(&[
-            ("a", "1", true),
-            ("b", "1", false),
-            ("c", "1", true),
-            ("d", "1", false),
-        ]);
-        let p = plan(State::Present, Some("1"), &pkgs(), &mixed, Some(true));
-        assert_eq!(p.target, Target::Keep);
-        assert_eq!(p.hold, vec!["b".to_string(), "d".to_string()]);
-        let p = plan(State::Present, Some("1"), &pkgs(), &mixed, Some(false));
-        assert_eq!(p.unhold, vec!["a".to_string(), "c".to_string()]);
-        assert!(plan(
-            State::Present,
-            Some("1"),
-            &pkgs(),
-            &all("1", true),
-            Some(true)
-        )
-        .is_noop());
-        assert!(plan(State::Present, Some("1"), &pkgs(), &mixed, None).is_noop());
-    }
-
-    #[test]
-    fn absent_removes_what_is_installed() {
-        let partial = inst(&[("b", "1", true)]);
-        let p = plan(State::Absent, None, &pkgs(), &partial, Some(true));
-        assert_eq!(p.remove, vec!["b".to_string()]);
-        assert_eq!(p.target, Target::Keep);
-        assert!(plan(State::Absent, None, &pkgs(), &BTreeMap::new(), None).is_noop());
-    }
+    bail!(
+        "other apt sources define the same repository, which makes apt fail with 'Conflicting values set \
+         for option Signed-By': {}{}",
+        blocking
+            .iter()
+            .map(|c| format!("{} ({})", c.path.display(), c.why))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if p.remove_conflicts {
+            ""
+        } else {
+            "; remove them or set conflicts: remove"
+        }
+    )
 }
