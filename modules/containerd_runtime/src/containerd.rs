@@ -1,5 +1,6 @@
 //! The installed containerd: where it is, which version it is, its default config, and running a
-//! validation command (containerd's own `config dump`, or the caller's) on a candidate file.
+//! validation command (containerd's own `config dump`, or the caller's) on a candidate file. A run asks it
+//! through [`Installed`], so planning can be tested with recorded answers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,6 +69,36 @@ pub fn dump(bin: &Path, config: &Path) -> Result<String> {
         bail!("{} config dump failed: {}", bin.display(), out.complaint());
     }
     Ok(out.stdout)
+}
+
+/// What planning asks of the installed containerd; `None` where it cannot answer.
+pub trait Installed {
+    /// The program, for validation with its own `config dump`.
+    fn program(&self) -> &Path;
+    /// `(major, minor)` of `containerd --version`.
+    fn version(&self) -> Option<(u32, u32)>;
+    /// `containerd config default`.
+    fn default_config(&self) -> Option<String>;
+    /// `containerd --config FILE config dump`.
+    fn dump(&self, config: &Path) -> Option<String>;
+}
+
+/// The containerd program found on this node.
+pub struct Program(pub PathBuf);
+
+impl Installed for Program {
+    fn program(&self) -> &Path {
+        &self.0
+    }
+    fn version(&self) -> Option<(u32, u32)> {
+        version(&self.0).ok()
+    }
+    fn default_config(&self) -> Option<String> {
+        default_config(&self.0).ok()
+    }
+    fn dump(&self, config: &Path) -> Option<String> {
+        dump(&self.0, config).ok()
+    }
 }
 
 /// Splits a validate command into words: whitespace separates, single and double quotes group, a backslash

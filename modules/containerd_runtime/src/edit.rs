@@ -4,9 +4,9 @@
 
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
 
-use crate::layout::Layout;
 use crate::toml_tree;
 use anyhow::Result;
+use node_facts::containerd::layout::Layout;
 
 /// The trailing comment that records the default runtime a `set_as_default` replaced, so that
 /// `state: absent` can put it back (containerd ignores comments).

@@ -2,7 +2,7 @@
 //! anything is read, locked or written: runtime names containerd can use, absolute paths, a positive config
 //! version. The defaults live in the argument spec alone: validation has filled them in before this runs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ansible_module::Module;
 use anyhow::{bail, Result};
@@ -95,21 +95,10 @@ pub fn check_runtime_name(option: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An absolute file path with no NUL byte and no `..` step (`path`, `drop_in_path`).
+/// An absolute file path with no NUL byte and no `..` step (`path`, `drop_in_path`): the rule every module
+/// applies to a path parameter, [`node_facts::path::absolute`].
 pub fn check_file_path(option: &str, path: &str) -> Result<PathBuf> {
-    check_no_nul(option, path)?;
-    let p = Path::new(path);
-    if !p.is_absolute() {
-        bail!("{} must be an absolute path, got {:?}", option, path);
-    }
-    if p.components().any(|c| c == std::path::Component::ParentDir) {
-        bail!(
-            "{} must be an absolute path without '..' steps, got {:?}",
-            option,
-            path
-        );
-    }
-    Ok(p.to_path_buf())
+    node_facts::path::absolute(option, path).map_err(anyhow::Error::msg)
 }
 
 /// The runtime binary: an absolute path with no NUL byte. A bare name with no `/` is kept: the shim looks

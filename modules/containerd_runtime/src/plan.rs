@@ -6,8 +6,8 @@ use serde_json::Value as Json;
 use toml_edit::{DocumentMut, Item};
 
 use crate::edit::{self, RuntimeSpec};
-use crate::layout::{self, Layout};
 use crate::toml_tree;
+use node_facts::containerd::layout::{self, Layout};
 
 /// `present` registers the runtimes; `absent` removes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

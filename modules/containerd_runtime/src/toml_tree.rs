@@ -6,14 +6,8 @@ use anyhow::{bail, Result};
 use serde_json::{Map, Value as Json};
 use toml_edit::{InlineTable, Item, Table, Value};
 
-/// The item at `path` under `item`, if every step is a table.
-pub fn get<'a>(item: &'a Item, path: &[&str]) -> Option<&'a Item> {
-    let mut cur = item;
-    for key in path {
-        cur = cur.as_table_like()?.get(key)?;
-    }
-    Some(cur)
-}
+/// The item at `path` under `item`, if every step is a table (the one walk, shared with gpu_validate).
+pub use node_facts::containerd::layout::get;
 
 /// The table-like item at `path`, created (as implicit tables, which print no header of their own) where
 /// missing. Fails when a step exists but is not a table, naming the dotted path.

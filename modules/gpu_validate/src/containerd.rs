@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use node_facts::containerd::imports;
+use node_facts::containerd::layout::{self, Layout};
+use node_facts::containerd::Rules;
 use toml_edit::{DocumentMut, Item};
 
 use crate::node::{is_executable, Node};
@@ -26,18 +29,18 @@ impl Effective {
             .unwrap_or(1)
     }
 
+    /// Where this config version keeps the CRI plugin's tables.
+    fn layout(&self) -> Layout {
+        Layout::for_version(self.version())
+    }
+
     /// The CRI plugin's table, where runtimes and `enable_cdi` live; it moved in config versions 2 and 3.
     pub fn cri(&self) -> Option<&Item> {
-        let plugin = match self.version() {
-            1 => "cri",
-            2 => "io.containerd.grpc.v1.cri",
-            _ => "io.containerd.cri.v1.runtime",
-        };
-        self.doc.get("plugins")?.get(plugin)
+        layout::get(self.doc.as_item(), &self.layout().cri())
     }
 
     pub fn runtimes(&self) -> Option<&Item> {
-        self.cri()?.get("containerd")?.get("runtimes")
+        layout::get(self.doc.as_item(), &self.layout().runtimes())
     }
 
     pub fn runtime(&self, name: &str) -> Option<&Item> {
@@ -52,8 +55,7 @@ impl Effective {
     }
 
     pub fn default_runtime(&self) -> Option<String> {
-        self.cri()?
-            .get("containerd")?
+        layout::get(self.doc.as_item(), &self.layout().containerd())?
             .get("default_runtime_name")?
             .as_str()
             .map(String::from)
@@ -111,24 +113,20 @@ pub fn load(node: &Node, config: &str) -> Result<Effective, String> {
             config
         )
     })?;
-    let mut doc: DocumentMut = text
+    let doc: DocumentMut = text
         .parse()
         .map_err(|e| format!("{} is not valid TOML: {}", config, e))?;
-    let imports = import_files(node, config, &doc);
-    for imp in &imports {
-        let t = std::fs::read_to_string(node.path(imp))
-            .map_err(|e| format!("cannot read import {}: {}", imp, e))?;
-        let d: DocumentMut = t
-            .parse()
-            .map_err(|e| format!("import {} is not valid TOML: {}", imp, e))?;
-        merge(doc.as_item_mut(), d.as_item());
-    }
-    let merged = if imports.is_empty() {
+    // Without containerd its release is unknown: 2.x's rules, the current ones, are used.
+    let (doc, imported) = imports::load(&node.root, Path::new(config), doc, Rules::of(None))
+        .map_err(|e| e.to_string())?;
+    let merged = if imported.is_empty() {
         String::new()
     } else {
+        let names: Vec<String> = imported.iter().map(|p| p.display().to_string()).collect();
         format!(
-            " with imports {} merged deeply (containerd 1.x replaces whole plugin tables instead)",
-            imports.join(", ")
+            " with imports {} merged as containerd 2.x merges them (containerd 1.x replaces whole plugin \
+             tables instead)",
+            names.join(", ")
         )
     };
     Ok(Effective {
@@ -138,64 +136,6 @@ pub fn load(node: &Node, config: &str) -> Result<Effective, String> {
             config, merged
         ),
     })
-}
-
-/// The files an `imports` list names, in order, globs in the file name expanded (sorted, as Go's Glob).
-fn import_files(node: &Node, config: &str, doc: &DocumentMut) -> Vec<String> {
-    let base = Path::new(config).parent().unwrap_or(Path::new("/"));
-    let patterns: Vec<String> = doc
-        .get("imports")
-        .and_then(Item::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut files = Vec::new();
-    for p in patterns {
-        let abs = base.join(&p);
-        let (dir, name) = (
-            abs.parent().unwrap_or(Path::new("/")),
-            abs.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        if !node_facts::glob::has_wildcard(&name) {
-            files.push(abs.to_string_lossy().into_owned());
-            continue;
-        }
-        let mut hits: Vec<String> = std::fs::read_dir(node.path(&dir.to_string_lossy()))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| node_facts::glob::matches(&name, n))
-            .map(|n| dir.join(n).to_string_lossy().into_owned())
-            .collect();
-        hits.sort();
-        files.extend(hits);
-    }
-    files
-}
-
-/// Tables merge key by key; anything else in `over` replaces what `base` had.
-fn merge(base: &mut Item, over: &Item) {
-    match (base.as_table_like_mut(), over.as_table_like()) {
-        (Some(b), Some(o)) => {
-            for (k, v) in o.iter() {
-                match b.get_mut(k) {
-                    Some(existing) if existing.is_table_like() && v.is_table_like() => {
-                        merge(existing, v)
-                    }
-                    _ => {
-                        b.insert(k, v.clone());
-                    }
-                }
-            }
-        }
-        _ => *base = over.clone(),
-    }
 }
 
 /// The kubelet's `cgroupDriver` from its config file, `None` when there is no kubelet config. The file is
@@ -376,23 +316,6 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn imports_merge_tables_deeply() {
-        let mut a: DocumentMut = "[plugins.x]\nkeep = 1\nover = 1\n".parse().unwrap();
-        let b: DocumentMut = "[plugins.x]\nover = 2\n[plugins.y]\nnew = 3\n"
-            .parse()
-            .unwrap();
-        merge(a.as_item_mut(), b.as_item());
-        let e = Effective {
-            doc: a,
-            source: String::new(),
-        };
-        let x = e.doc.get("plugins").unwrap().get("x").unwrap();
-        assert_eq!(x.get("keep").unwrap().as_integer(), Some(1));
-        assert_eq!(x.get("over").unwrap().as_integer(), Some(2));
-        assert_eq!(e.version(), 1);
-    }
 
     #[test]
     fn runtimes_are_found_per_config_version() {
