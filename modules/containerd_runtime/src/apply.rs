@@ -100,3 +100,91 @@ fn validate_candidate(how: &Validate, file: &Path, text: &str) -> Result<()> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Targets;
+    use crate::plan::{Base, Options, Plan};
+    use serde_json::Value as Json;
+
+    fn change(
+        config: PathBuf,
+        drop_in: PathBuf,
+        texts: [(Option<&str>, Option<&str>); 2],
+    ) -> Change {
+        let file = |(before, after): (Option<&str>, Option<&str>)| FileChange {
+            before: before.map(String::from),
+            after: after.map(String::from),
+        };
+        Change {
+            targets: Targets {
+                config,
+                drop_in: Some(drop_in),
+            },
+            options: Options::new("nvidia", "/usr/bin/nvidia-container-runtime"),
+            plan: Plan {
+                config: file(texts[0]),
+                drop_in: Some(file(texts[1])),
+                config_version: 3,
+                runtime: Json::Null,
+                default_runtime_name: None,
+                base: Base::NotNeeded,
+                warnings: Vec::new(),
+            },
+            validate: Validate::None,
+            backup: true,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn backups_map_each_existing_file_and_hold_its_old_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let (config, drop_in) = (
+            d.path().join("config.toml"),
+            d.path().join("conf.d/99-nvidia.toml"),
+        );
+        std::fs::write(&config, "version = 3\n").unwrap();
+        let c = change(
+            config.clone(),
+            drop_in.clone(),
+            [
+                (Some("version = 3\n"), Some("version = 3\nimports = []\n")),
+                (None, Some("version = 3\n")),
+            ],
+        );
+        let applied = apply(&c).unwrap();
+        // The new drop-in had nothing to back up; the config did.
+        assert_eq!(applied.backups.len(), 1);
+        let (file, backup) = &applied.backups[0];
+        assert_eq!(file, &config);
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), "version = 3\n");
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            "version = 3\nimports = []\n"
+        );
+        assert_eq!(std::fs::read_to_string(&drop_in).unwrap(), "version = 3\n");
+    }
+
+    #[test]
+    fn a_failed_write_puts_back_the_files_written_before_it() {
+        let d = tempfile::tempdir().unwrap();
+        // The config's folder is a file: its write fails after the drop-in (written first) was replaced.
+        let blocked = d.path().join("not-a-folder");
+        std::fs::write(&blocked, "").unwrap();
+        let drop_in = d.path().join("99-nvidia.toml");
+        std::fs::write(&drop_in, "# before\n").unwrap();
+        let c = change(
+            blocked.join("config.toml"),
+            drop_in.clone(),
+            [
+                (None, Some("imports = []\n")),
+                (Some("# before\n"), Some("version = 3\n")),
+            ],
+        );
+        let e = format!("{:#}", apply(&c).unwrap_err());
+        assert!(e.contains("was put back as it was"), "{e}");
+        assert_eq!(std::fs::read_to_string(&drop_in).unwrap(), "# before\n");
+    }
+}

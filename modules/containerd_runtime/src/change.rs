@@ -310,3 +310,123 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containerd::Installed;
+
+    /// A containerd that answers as a recorded one did.
+    struct Recorded {
+        version: (u32, u32),
+        default_config: &'static str,
+    }
+
+    impl Installed for Recorded {
+        fn program(&self) -> &Path {
+            Path::new("/usr/bin/containerd")
+        }
+        fn version(&self) -> Option<(u32, u32)> {
+            Some(self.version)
+        }
+        fn default_config(&self) -> Option<String> {
+            Some(self.default_config.to_string())
+        }
+        fn dump(&self, _: &Path) -> Option<String> {
+            None
+        }
+    }
+
+    const V3_DEFAULT: &str = "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\ndefault_runtime_name = 'runc'\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\nruntime_type = 'io.containerd.runc.v2'\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\nSystemdCgroup = false\n";
+
+    fn params(dir: &Path, drop_in: bool) -> Params {
+        Params {
+            path: dir.join("config.toml"),
+            drop_in_path: drop_in.then(|| dir.join("conf.d/99-nvidia.toml")),
+            config_version: None,
+            options: Options::new("nvidia", "/usr/bin/nvidia-container-runtime"),
+            backup: false,
+            validate: "auto".into(),
+            kubelet_config: dir.join("kubelet.yaml"),
+        }
+    }
+
+    #[test]
+    fn a_new_file_takes_containerd_2s_version_and_runc() {
+        let d = tempfile::tempdir().unwrap();
+        let p = params(d.path(), false);
+        let c2 = Recorded {
+            version: (2, 1),
+            default_config: V3_DEFAULT,
+        };
+        let change = plan(&p, &Targets::of(&p).unwrap(), Some(&c2)).unwrap();
+        assert_eq!(change.plan.config_version, 3);
+        assert_eq!(change.plan.base, Base::ContainerdDefaults);
+        assert_eq!(
+            change.validate,
+            Validate::Containerd("/usr/bin/containerd".into())
+        );
+        // No kubelet config: the run says SystemdCgroup could not be taken from it.
+        assert!(
+            change
+                .warnings
+                .iter()
+                .any(|w| w.contains("no kubelet config")),
+            "{:?}",
+            change.warnings
+        );
+        assert!(
+            !d.path().join("config.toml").exists(),
+            "planning writes nothing"
+        );
+        // Without containerd: version 2, nothing to copy, nothing to validate with.
+        let change = plan(&p, &Targets::of(&p).unwrap(), None).unwrap();
+        assert_eq!(
+            (change.plan.config_version, change.plan.base.clone()),
+            (2, Base::Nothing)
+        );
+        assert_eq!(change.validate, Validate::None);
+    }
+
+    #[test]
+    fn drop_in_mode_only_where_containerd_merges_deeply_and_files_in_write_order() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("config.toml"),
+            V3_DEFAULT.replace("runtimes.runc", "runtimes.crun"),
+        )
+        .unwrap();
+        let p = params(d.path(), true);
+        let targets = Targets::of(&p).unwrap();
+        let c17 = Recorded {
+            version: (1, 7),
+            default_config: V3_DEFAULT,
+        };
+        let change = plan(&p, &targets, Some(&c17)).unwrap();
+        assert!(change.plan.drop_in.is_none());
+        assert!(change
+            .warnings
+            .iter()
+            .any(|w| w.contains("replaces the whole CRI section")));
+        let c21 = Recorded {
+            version: (2, 1),
+            default_config: V3_DEFAULT,
+        };
+        let change = plan(&p, &targets, Some(&c21)).unwrap();
+        assert!(change.plan.drop_in.is_some());
+        let order: Vec<&Path> = change.files().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            order,
+            [targets.drop_in.as_deref().unwrap(), &targets.config]
+        );
+        assert_eq!(change.runtime_file(), targets.drop_in.as_deref().unwrap());
+        let mut absent = p.clone();
+        absent.options.state = State::Absent;
+        let change = plan(&absent, &targets, Some(&c21)).unwrap();
+        let order: Vec<&Path> = change.files().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            order,
+            [&targets.config, targets.drop_in.as_deref().unwrap()]
+        );
+    }
+}

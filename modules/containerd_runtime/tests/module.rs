@@ -155,6 +155,46 @@ fn backup_keeps_the_old_bytes() {
 }
 
 #[test]
+fn backups_map_each_changed_file_to_its_backup() {
+    // Drop-in mode (a version 3 config, no containerd installed) with a drop-in already there: both files
+    // change, both existed, both are backed up.
+    let v3 = "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\ndefault_runtime_name = 'runc'\n";
+    let (d, path) = setup(Some(v3));
+    let drop_in = d.path().join("conf.d/99-nvidia.toml");
+    fs::create_dir_all(drop_in.parent().unwrap()).unwrap();
+    fs::write(&drop_in, "# kept for the runtime\n").unwrap();
+    let r = run(json!({"path": path, "drop_in_path": drop_in, "backup": true}));
+    assert_eq!(r["drop_in_used"], true, "{r}");
+    let backups = r["backups"].as_object().expect("backups");
+    let mut files: Vec<&String> = backups.keys().collect();
+    files.sort();
+    let drop_in = drop_in.to_str().unwrap().to_string();
+    assert_eq!(files, [&drop_in, &path], "{r}");
+    assert_eq!(
+        fs::read_to_string(backups[&path].as_str().unwrap()).unwrap(),
+        v3
+    );
+    assert_eq!(
+        fs::read_to_string(backups[&drop_in].as_str().unwrap()).unwrap(),
+        "# kept for the runtime\n"
+    );
+    // The older names stay: the first backup, and the list of all when there are several.
+    let all: Vec<&Value> = r["backup_files"].as_array().unwrap().iter().collect();
+    assert_eq!(all.len(), 2);
+    assert!(backups.values().any(|b| b == &r["backup_file"]));
+    // Nothing changed, nothing backed up: an empty dict.
+    let r = run(json!({"path": path, "drop_in_path": drop_in, "backup": true}));
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["backups"], json!({}));
+    // A file that did not exist has no backup.
+    let (_d2, new) = setup(None);
+    let r = run(json!({"path": new, "backup": true}));
+    assert_eq!(r["changed"], true, "{r}");
+    assert_eq!(r["backups"], json!({}));
+    assert!(r.get("backup_file").is_none());
+}
+
+#[test]
 fn validate_command_accepts_and_rejects() {
     let (_d, path) = setup(Some(COMMENTED));
     let r = run(

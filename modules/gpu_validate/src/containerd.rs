@@ -318,6 +318,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn without_containerd_the_file_is_read_with_its_imports_merged() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |p: &str, text: &str| {
+            let f = root.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, text).unwrap();
+        };
+        let cri = "[plugins.\"io.containerd.grpc.v1.cri\"";
+        write(
+            "etc/containerd/config.toml",
+            &format!("version = 2\nimports = [\"conf.d/*.toml\"]\n{cri}]\nenable_cdi = false\n{cri}.containerd.runtimes.runc.options]\nSystemdCgroup = true\n"),
+        );
+        write(
+            "etc/containerd/conf.d/99-nvidia.toml",
+            &format!("version = 2\n{cri}]\nenable_cdi = true\n{cri}.containerd.runtimes.nvidia.options]\nBinaryName = \"/usr/bin/nvidia-container-runtime\"\n"),
+        );
+        let node = Node::new(root.path(), std::time::Duration::from_secs(5));
+        let e = load(&node, "/etc/containerd/config.toml").unwrap();
+        assert_eq!(e.runtime_names(), ["runc", "nvidia"]);
+        assert_eq!(e.systemd_cgroup("runc"), Some(true));
+        assert!(e.cdi_enabled());
+        assert!(
+            e.source
+                .contains("imports /etc/containerd/conf.d/99-nvidia.toml merged"),
+            "{}",
+            e.source
+        );
+        write("etc/containerd/conf.d/50-broken.toml", "[x\n");
+        let err = load(&node, "/etc/containerd/config.toml").err().unwrap();
+        assert!(
+            err.contains("import /etc/containerd/conf.d/50-broken.toml is not valid TOML"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn runtimes_are_found_per_config_version() {
         let v2: DocumentMut = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n".parse().unwrap();
         let e = Effective {
