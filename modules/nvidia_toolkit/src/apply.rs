@@ -36,24 +36,25 @@ pub struct Outcome {
 /// Check mode: what `apply` would do, from what is on the node. Only the repository's newest version needs a
 /// look at the package manager, and it reads the index already there (check mode fetches nothing).
 pub fn predict(p: &Params, b: &dyn Backend, plan: &Plan) -> Outcome {
-    let mut outcome = Outcome {
-        version: VersionChange::Unchanged,
-        apt_called: false,
+    let (version, apt_called) = match &plan.packages.target {
+        Target::Keep => (VersionChange::Unchanged, false),
+        Target::Version(v) => (VersionChange::To(v.clone()), false),
+        // A failure to read the index only leaves the version unknown: check mode predicts, it does not fail.
+        Target::Newest => match b
+            .offered(p, &p.packages)
+            .ok()
+            .and_then(|o| newest_of(p, &o))
+        {
+            Some(v) if all_at(&p.packages, &plan.installed, &v) => (VersionChange::Unchanged, true),
+            Some(v) => (VersionChange::To(v), true),
+            None => (VersionChange::ToNewestUnknown, true),
+        },
+    };
+    Outcome {
+        version,
+        apt_called,
         lock_wait: Duration::ZERO,
-    };
-    outcome.version = match &plan.packages.target {
-        Target::Keep => VersionChange::Unchanged,
-        Target::Version(v) => VersionChange::To(v.clone()),
-        Target::Newest => {
-            outcome.apt_called = true;
-            match newest(p, b).ok().flatten() {
-                Some(v) if all_at(&p.packages, &plan.installed, &v) => VersionChange::Unchanged,
-                Some(v) => VersionChange::To(v),
-                None => VersionChange::ToNewestUnknown,
-            }
-        }
-    };
-    outcome
+    }
 }
 
 /// Carries the plan out. On failure every repository file written or removed is put back first.
@@ -125,10 +126,6 @@ fn apply_steps(
 }
 
 /// The newest version of the first package this repository offers (the set moves together).
-fn newest(p: &Params, b: &dyn Backend) -> Result<Option<String>> {
-    Ok(newest_of(p, &b.offered(p, &p.packages)?))
-}
-
 fn newest_of(p: &Params, offered: &BTreeMap<String, Vec<String>>) -> Option<String> {
     offered.get(&p.packages[0])?.first().cloned()
 }

@@ -64,9 +64,9 @@ pub fn converge(
     let started = Instant::now();
     // The keyring's and the list's directories stay locked from the first read to the last write, so two runs
     // never interleave their changes (the same lock containerd_runtime takes for containerd's config).
-    let managed = b.managed_paths(p);
-    let managed: Vec<&Path> = managed.iter().map(PathBuf::as_path).collect();
-    let _locks = DirLock::acquire_all(&managed, p.lock_timeout)?;
+    let managed_paths = b.managed_paths(p);
+    let managed_paths: Vec<&Path> = managed_paths.iter().map(PathBuf::as_path).collect();
+    let _locks = DirLock::acquire_all(&managed_paths, p.lock_timeout)?;
     if p.state == State::Absent {
         return absent::converge(p, b, m.check_mode());
     }
