@@ -15,56 +15,14 @@ pub mod report;
 pub mod smi;
 pub mod toolkit;
 
-use std::time::Duration;
+use std::path::Path;
 
-use ansible_module::{Kind, Module, ModuleSpec, Opt, Response};
+use ansible_module::{Module, Response};
 use serde_json::{json, Value};
 
 use node::Node;
-use report::{Check, FailOn};
-
-/// Every check, in the order they run.
-pub const CHECKS: &[&str] = &[
-    pci::ID,
-    driver::ID,
-    smi::ID,
-    device_nodes::ID,
-    toolkit::ID,
-    containerd::ID,
-    cdi::ID,
-    container::ID,
-];
-
-/// The checks run when `checks` is not given: every one but `container`, which runs a container and so is
-/// asked for (by naming it, or by setting `smoke_image`).
-pub fn default_checks(smoke_image: Option<&str>) -> Vec<String> {
-    CHECKS
-        .iter()
-        .filter(|c| **c != container::ID || smoke_image.is_some())
-        .map(|c| c.to_string())
-        .collect()
-}
-
-/// The module's argument spec.
-pub fn spec() -> ModuleSpec {
-    ModuleSpec::new(vec![
-        // No default here: the default depends on smoke_image (default_checks).
-        Opt::list("checks", Kind::Str).choices(CHECKS),
-        Opt::int("expected_gpu_count"),
-        Opt::str("min_driver_version").default("470.82.01"),
-        Opt::str("runtime_name").default("nvidia"),
-        Opt::path("containerd_config").default("/etc/containerd/config.toml"),
-        Opt::str("fail_on")
-            .choices(&["error", "warning", "never"])
-            .default("error"),
-        Opt::path("sysroot").default("/"),
-        Opt::path("nvidia_smi_path"),
-        Opt::int("timeout").default(60),
-        Opt::str("smoke_image"),
-        Opt::bool("smoke_pull").default(false),
-    ])
-    .supports_check_mode()
-}
+pub use params::{spec, CheckId, Choice, Params};
+use report::Check;
 
 /// Everything a run found: the checks in order and the facts.
 pub struct Validation {
@@ -74,79 +32,69 @@ pub struct Validation {
     pub no_gpu: bool,
 }
 
-/// The options `validate` needs, as plain values (what tests build directly).
-pub struct Options {
-    pub checks: Vec<String>,
-    pub expected_gpu_count: Option<i64>,
-    pub min_driver_version: String,
-    pub runtime_name: String,
-    pub containerd_config: String,
-    pub nvidia_smi_path: Option<String>,
-    /// The image the `container` check runs `nvidia-smi -L` in.
-    pub smoke_image: Option<String>,
-    pub smoke_pull: bool,
-    /// The container check's time limit (the `timeout` option).
-    pub timeout: Duration,
-    /// The sysroot is `/`: only then can a container be run.
-    pub live: bool,
-}
-
 /// Runs the selected checks against `node`.
-pub fn validate(node: &Node, o: &Options) -> Validation {
-    let wants = |id: &str| o.checks.iter().any(|c| c == id);
+pub fn validate(node: &Node, p: &Params) -> Validation {
     let gpus = pci::scan(node);
     let kernel = driver::loaded_version(node);
-    let needs_containerd =
-        wants(containerd::ID) || wants(cdi::ID) || wants(device_nodes::ID) || wants(container::ID);
-    let eff = needs_containerd.then(|| containerd::load(node, &o.containerd_config));
+    let config = p.containerd_config.to_string_lossy();
+    let nvidia_smi = p.nvidia_smi_path.as_deref().map(Path::to_string_lossy);
+    let needs_containerd = [
+        CheckId::DeviceNodes,
+        CheckId::Containerd,
+        CheckId::Cdi,
+        CheckId::Container,
+    ]
+    .into_iter()
+    .any(|c| p.wants(c));
+    let eff = needs_containerd.then(|| containerd::load(node, &config));
     let mut checks = Vec::new();
     let mut facts = serde_json::Map::new();
     let mut smi_result = None;
 
-    for id in CHECKS.iter().filter(|id| wants(id)) {
-        let c = match *id {
-            pci::ID => pci::check(&gpus, o.expected_gpu_count),
-            driver::ID => driver::check(node, &gpus, &o.min_driver_version),
-            smi::ID => {
-                let s = smi::query(node, o.nvidia_smi_path.as_deref());
-                let c = smi::check(&s, &gpus, kernel.as_deref(), o.expected_gpu_count);
+    for id in &p.checks {
+        let c = match id {
+            CheckId::Pci => pci::check(&gpus, p.expected_gpu_count),
+            CheckId::Driver => driver::check(node, &gpus, &p.min_driver_version),
+            CheckId::NvidiaSmi => {
+                let s = smi::query(node, nvidia_smi.as_deref());
+                let c = smi::check(&s, &gpus, kernel.as_deref(), p.expected_gpu_count);
                 smi_result = Some(s);
                 c
             }
-            device_nodes::ID => {
+            CheckId::DeviceNodes => {
                 let minors = device_nodes::gpu_minors(node, gpus.len());
                 let systemd = systemd_cgroups(node, eff.as_ref().and_then(|e| e.as_ref().ok()));
                 device_nodes::check(node, &minors, systemd)
             }
-            toolkit::ID => {
+            CheckId::Toolkit => {
                 let (c, v) = toolkit::check(node, driver::module_loaded(node));
                 facts.insert("nvidia_container_toolkit_version".into(), json!(v));
                 c
             }
-            containerd::ID => {
+            CheckId::Containerd => {
                 let eff = eff.as_ref().expect("loaded when the check is wanted");
-                let (c, configured) = containerd::check(node, eff, &o.runtime_name);
+                let (c, configured) = containerd::check(node, eff, &p.runtime_name);
                 facts.insert("nvidia_runtime_configured".into(), json!(configured));
                 c
             }
-            cdi::ID => cdi::check(
+            CheckId::Cdi => cdi::check(
                 node,
                 eff.as_ref().expect("loaded when the check is wanted"),
-                &o.containerd_config,
+                &config,
+                &p.runtime_name,
             ),
-            container::ID => {
+            CheckId::Container => {
                 // The host's UUIDs: nvidia-smi's answer from its own check, else asked now.
-                let s = smi_result
-                    .get_or_insert_with(|| smi::query(node, o.nvidia_smi_path.as_deref()));
+                let s = smi_result.get_or_insert_with(|| smi::query(node, nvidia_smi.as_deref()));
                 let host: Vec<String> = s.gpus.iter().map(|g| g.uuid.clone()).collect();
                 let e = eff.as_ref().and_then(|e| e.as_ref().ok());
                 let socket = e.and_then(containerd::socket);
                 container::check(
                     node,
                     &container::Request {
-                        image: o.smoke_image.as_deref().unwrap_or(""),
-                        pull: o.smoke_pull,
-                        runtime_name: &o.runtime_name,
+                        image: p.smoke_image.as_deref().unwrap_or(""),
+                        pull: p.smoke_pull,
+                        runtime_name: &p.runtime_name,
                         // CDI devices only where CDI is set up for NVIDIA GPUs: containerd 2.x has
                         // enable_cdi on by default, also on nodes that use the runtime's legacy mode.
                         cdi: e.is_some_and(|e| {
@@ -156,11 +104,10 @@ pub fn validate(node: &Node, o: &Options) -> Validation {
                         }),
                         socket: socket.as_deref().unwrap_or(containerd::DEFAULT_SOCKET),
                         host_uuids: &host,
-                        timeout: o.timeout,
+                        timeout: p.timeout,
                     },
                 )
             }
-            _ => unreachable!("CHECKS lists every id"),
         };
         checks.push(c);
     }
@@ -202,36 +149,13 @@ fn systemd_cgroups(node: &Node, eff: Option<&containerd::Effective>) -> bool {
 
 /// Runs the module.
 pub fn run(m: &mut Module) -> anyhow::Result<Response> {
-    let timeout = m.given_int("timeout")?;
-    if timeout < 1 {
-        anyhow::bail!("timeout must be at least 1 second, got {}", timeout);
-    }
-    let sysroot = m.given_str("sysroot")?;
-    params::check_sysroot(sysroot)?;
-    let smoke_image = m.str("smoke_image").map(String::from);
-    let o = Options {
-        checks: match m.get("checks") {
-            Some(serde_json::Value::Array(_)) => m.str_list("checks"),
-            _ => default_checks(smoke_image.as_deref()),
-        },
-        expected_gpu_count: m.int("expected_gpu_count"),
-        min_driver_version: m.given_str("min_driver_version")?.to_string(),
-        runtime_name: m.given_str("runtime_name")?.to_string(),
-        containerd_config: m.given_str("containerd_config")?.to_string(),
-        nvidia_smi_path: m.str("nvidia_smi_path").map(String::from),
-        smoke_image,
-        smoke_pull: m.bool("smoke_pull"),
-        timeout: Duration::from_secs(timeout as u64),
-        live: std::path::Path::new(sysroot) == std::path::Path::new("/"),
-    };
     // Every value is judged before the node is looked at.
-    params::check_options(&o)?;
-    if !std::path::Path::new(sysroot).is_dir() {
-        anyhow::bail!("sysroot {} is not a directory", sysroot);
+    let p = Params::from_module(m)?;
+    if !p.sysroot.is_dir() {
+        anyhow::bail!("sysroot {} is not a directory", p.sysroot.display());
     }
-    let node = Node::new(sysroot, Duration::from_secs(timeout as u64));
-    let fail_on = FailOn::parse(m.given_str("fail_on")?);
-    let v = validate(&node, &o);
+    let node = Node::new(p.sysroot.clone(), p.timeout);
+    let v = validate(&node, &p);
     let summary = report::summary(&v.checks);
     let mut r = Response::new(false)
         .set(
@@ -242,7 +166,7 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
     for (k, val) in v.facts {
         r = r.fact(&k, val);
     }
-    match report::failure(&v.checks, fail_on, v.no_gpu) {
+    match report::failure(&v.checks, p.fail_on, v.no_gpu) {
         Some(msg) => {
             r.failed = true;
             r = r.msg(msg);

@@ -63,7 +63,7 @@ pub fn normalize_address(a: &str) -> String {
 }
 
 /// The check itself.
-pub fn check(gpus: &[PciGpu], expected: Option<i64>) -> Check {
+pub fn check(gpus: &[PciGpu], expected: Option<usize>) -> Check {
     if gpus.is_empty() {
         return Check::fail(
             ID,
@@ -89,7 +89,7 @@ pub fn check(gpus: &[PciGpu], expected: Option<i64>) -> Check {
         list.join(", ")
     );
     match expected {
-        Some(n) if (gpus.len() as i64) < n => Check::fail(
+        Some(n) if gpus.len() < n => Check::fail(
             ID,
             format!("{}; expected {}", detail, n),
             "a GPU is missing from the bus: check the hardware, BIOS/firmware and VM passthrough (dmesg, lspci)",

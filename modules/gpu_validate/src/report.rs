@@ -2,6 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::params::Choice;
+
 /// How a check ended. `Skip` means the check does not apply here (never "could not look").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -70,14 +72,18 @@ pub enum FailOn {
     Never,
 }
 
-impl FailOn {
-    pub fn parse(s: &str) -> FailOn {
-        match s {
-            "warning" => FailOn::Warning,
-            "never" => FailOn::Never,
-            _ => FailOn::Error,
+impl Choice for FailOn {
+    const ALL: &'static [FailOn] = &[FailOn::Error, FailOn::Warning, FailOn::Never];
+    fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Error => "error",
+            FailOn::Warning => "warning",
+            FailOn::Never => "never",
         }
     }
+}
+
+impl FailOn {
     fn counts(self, status: Status) -> bool {
         match self {
             FailOn::Error => status == Status::Fail,

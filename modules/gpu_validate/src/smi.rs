@@ -205,7 +205,7 @@ pub fn parse_cuda_version(table: &str) -> Option<String> {
 }
 
 /// The check itself: nvidia-smi worked, and agrees with the bus, the kernel module and the expected count.
-pub fn check(smi: &Smi, pci: &[PciGpu], kernel: Option<&str>, expected: Option<i64>) -> Check {
+pub fn check(smi: &Smi, pci: &[PciGpu], kernel: Option<&str>, expected: Option<usize>) -> Check {
     if let Some(e) = &smi.error {
         return Check::fail(
             ID,
@@ -243,7 +243,7 @@ pub fn check(smi: &Smi, pci: &[PciGpu], kernel: Option<&str>, expected: Option<i
         );
     }
     if let Some(e) = expected {
-        if (n as i64) < e {
+        if n < e {
             return Check::fail(
                 ID,
                 format!("nvidia-smi lists {} GPU(s), expected {}", n, e),

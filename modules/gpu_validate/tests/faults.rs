@@ -298,7 +298,7 @@ fn fault_10_runtime_missing_from_containerd() {
     assert_eq!(out["ansible_facts"]["nvidia_runtime_configured"], false);
     only_failing(&out, &["containerd"]);
     // Asking for a runtime name that is configured passes.
-    let out = node.run(json!({"runtime_name": "other"}));
+    let out = node.run(json!({"name": "other"}));
     assert_eq!(status(&out, "containerd"), "pass", "{}", out);
 }
 
@@ -389,12 +389,21 @@ fn fault_13_systemd_cgroup_differs_from_the_kubelet() {
     );
 }
 
+/// The NVIDIA runtime's own config as the real toolkit 1.17.0 writes it (mode "auto"), from tests/data.
+const RUNTIME_CONFIG: &str = include_str!("data/nvidia-container-runtime-config.toml");
+
 #[test]
-fn fault_14_cdi_enabled_without_a_spec() {
+fn fault_14_cdi_in_use_without_a_spec() {
     let node = FakeNode::configured();
     node.remove("/etc/cdi/nvidia.yaml");
+    node.write("/etc/nvidia-container-runtime/config.toml", RUNTIME_CONFIG);
+    node.edit(
+        "/etc/nvidia-container-runtime/config.toml",
+        "mode = \"auto\"",
+        "mode = \"cdi\"",
+    );
     let out = node.run(json!({}));
-    assert_fails(&out, "cdi", "CDI is enabled in containerd but no spec declares nvidia.com/gpu in /etc/cdi, /var/run/cdi");
+    assert_fails(&out, "cdi", "CDI is enabled in containerd and the NVIDIA runtime uses it (/etc/nvidia-container-runtime/config.toml sets mode = \"cdi\"), but no spec declares nvidia.com/gpu in /etc/cdi, /var/run/cdi");
     only_failing(&out, &["cdi"]);
     // A spec for another kind does not count.
     node.write(
@@ -406,6 +415,27 @@ fn fault_14_cdi_enabled_without_a_spec() {
         "cdi",
         "no spec declares nvidia.com/gpu",
     );
+    // The runtime's .cdi executable uses CDI whatever its config says.
+    node.edit(
+        "/etc/nvidia-container-runtime/config.toml",
+        "mode = \"cdi\"",
+        "mode = \"legacy\"",
+    );
+    std::fs::copy(
+        node.path("/usr/bin/nvidia-container-runtime"),
+        node.path("/usr/bin/nvidia-container-runtime.cdi"),
+    )
+    .unwrap();
+    node.edit(
+        "/etc/containerd/config.toml",
+        "BinaryName = \"/usr/bin/nvidia-container-runtime\"",
+        "BinaryName = \"/usr/bin/nvidia-container-runtime.cdi\"",
+    );
+    assert_fails(
+        &node.run(json!({})),
+        "cdi",
+        "the NVIDIA runtime uses it (containerd runs runtime 'nvidia' as /usr/bin/nvidia-container-runtime.cdi, which always uses CDI)",
+    );
     // CDI off: nothing to check.
     node.edit(
         "/etc/containerd/config.toml",
@@ -413,6 +443,97 @@ fn fault_14_cdi_enabled_without_a_spec() {
         "enable_cdi = false",
     );
     assert_eq!(status(&node.run(json!({})), "cdi"), "skip");
+}
+
+/// containerd 2.x enables CDI by default: on a node whose runtime gives pods their GPUs in its legacy or auto
+/// mode, a missing spec is a warning (a pod asking for a CDI device would fail), never a failed node.
+#[test]
+fn cdi_enabled_but_unused_without_a_spec_only_warns() {
+    let node = FakeNode::configured();
+    node.remove("/etc/cdi/nvidia.yaml");
+    // No runtime config at all: the runtime's default mode, auto.
+    let out = node.run(json!({}));
+    assert_eq!(status(&out, "cdi"), "warn", "{}", statuses(&out));
+    assert_eq!(out["failed"], json!(null), "{}", out);
+    let d = check(&out, "cdi")["detail"].as_str().unwrap();
+    assert!(
+        d.starts_with("CDI is enabled in containerd but no spec declares nvidia.com/gpu in /etc/cdi, /var/run/cdi; the NVIDIA runtime does not use CDI (no /etc/nvidia-container-runtime/config.toml: mode \"auto\")"),
+        "{}",
+        d
+    );
+    assert!(
+        d.ends_with("a pod that asks for a CDI device such as nvidia.com/gpu=all would fail"),
+        "{}",
+        d
+    );
+    // The toolkit's own default config, and legacy mode: the same.
+    node.write("/etc/nvidia-container-runtime/config.toml", RUNTIME_CONFIG);
+    let out = node.run(json!({}));
+    assert_eq!(status(&out, "cdi"), "warn", "{}", statuses(&out));
+    assert!(check(&out, "cdi")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("(/etc/nvidia-container-runtime/config.toml sets mode = \"auto\")"));
+    node.edit(
+        "/etc/nvidia-container-runtime/config.toml",
+        "mode = \"auto\"",
+        "mode = \"legacy\"",
+    );
+    let out = node.run(json!({}));
+    assert_eq!(status(&out, "cdi"), "warn", "{}", statuses(&out));
+    assert_eq!(out["failed"], json!(null), "{}", out);
+    // fail_on: warning asks for warnings to fail the task.
+    let out = node.run(json!({"fail_on": "warning"}));
+    assert_eq!(out["failed"], true, "{}", out);
+    assert!(out["msg"]
+        .as_str()
+        .unwrap()
+        .contains("cdi warn: CDI is enabled in containerd but no spec"));
+    // A runtime config that is not TOML: the mode cannot be told, and the warning says why.
+    node.write(
+        "/etc/nvidia-container-runtime/config.toml",
+        "[nvidia-container-runtime\nmode = \"cdi\"\n",
+    );
+    let out = node.run(json!({}));
+    assert_eq!(status(&out, "cdi"), "warn", "{}", statuses(&out));
+    assert!(check(&out, "cdi")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("whether the NVIDIA runtime uses CDI cannot be told: /etc/nvidia-container-runtime/config.toml is not valid TOML"));
+    // The case as containerd 2.x ships it: the config says nothing of CDI, containerd turns it on itself.
+    node.write("/etc/nvidia-container-runtime/config.toml", RUNTIME_CONFIG);
+    node.edit("/etc/containerd/config.toml", "  enable_cdi = true\n", "");
+    let out = node.run(json!({}));
+    let two = common::real_containerd().is_some_and(|bin| {
+        let v = std::process::Command::new(bin)
+            .arg("--version")
+            .output()
+            .unwrap();
+        // `containerd github.com/containerd/containerd/v2 2.1.9+unknown`
+        String::from_utf8_lossy(&v.stdout)
+            .split_whitespace()
+            .nth(2)
+            .is_some_and(|version| version.starts_with("2."))
+    });
+    if two {
+        assert_eq!(status(&out, "cdi"), "warn", "{}", statuses(&out));
+        assert_eq!(out["failed"], json!(null), "{}", out);
+    } else {
+        // The file read directly (or containerd 1.x): CDI is off unless the file turns it on.
+        assert_eq!(status(&out, "cdi"), "skip", "{}", statuses(&out));
+    }
+    node.edit(
+        "/etc/containerd/config.toml",
+        "[plugins.\"io.containerd.grpc.v1.cri\"]\n",
+        "[plugins.\"io.containerd.grpc.v1.cri\"]\n  enable_cdi = true\n",
+    );
+    // With a spec, the check passes whatever the mode.
+    node.write(
+        "/etc/cdi/nvidia.yaml",
+        &std::fs::read_to_string(common::fixtures().join("configured/etc/cdi/nvidia.yaml"))
+            .unwrap(),
+    );
+    assert_eq!(status(&node.run(json!({})), "cdi"), "pass");
 }
 
 #[test]
