@@ -5,7 +5,9 @@ Runs every case below through a real Python `AnsibleModule` (the ansible-core th
 through our library (the `spec_probe` example binary, given as argv[1]), and asserts the same `failed`,
 `msg`, `changed`, `skipped`, warnings and validated parameters (`invocation.module_args`).
 
-usage: python conformance.py PATH/TO/spec_probe      (prints "N passed, N failed"; exit 1 on any failure)
+usage: python conformance.py PATH/TO/spec_probe [--only NAME]
+    (prints each failing case and "N passed, N failed, N skipped"; exit 1 on any failure; --only or TEST_ONLY
+    runs the cases whose name holds NAME)
 
 Two things Python leaves to its hash seed are compared as sets: the order of the "Valid booleans include"
 list, and which level's supported options an "Unsupported parameters" message names when unknown
@@ -24,6 +26,9 @@ import sys
 import ansible
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pylib"))
+from checks import Tally  # noqa: E402
 
 NEW = tuple(int(x) for x in ansible.__version__.split(".")[:2]) >= (2, 19)
 
@@ -350,26 +355,24 @@ def compare(c, ours, theirs, extra):
 
 
 def main():
+    # A hundred cases: only the failing ones are printed; the counts are whole.
+    tally = Tally("conformance, ansible-core %s" % ansible.__version__, show_passes=False)
     probe = sys.argv[1]
+    cases = [c for c in CASES if tally.case(c["name"], header=False)]
     os.environ["CONFORMANCE_VAR"] = "cv"
     os.environ.setdefault("HOME", "/root")
-    res = subprocess.run([probe], input=json.dumps(CASES).encode(), capture_output=True, check=True)
+    res = subprocess.run([probe], input=json.dumps(cases).encode(), capture_output=True, check=True)
     ours_all = json.loads(res.stdout)
-    passed = failed = crashes = 0
-    for c, ours in zip(CASES, ours_all):
+    crashes = 0
+    for c, ours in zip(cases, ours_all, strict=True):
         theirs, extra = run_python(c)
         problems = compare(c, ours, theirs, extra)
         if "python_crash" in theirs:
             crashes += 1
             print("note %s: python crashes (%s); ours: %r" % (c["name"], theirs["python_crash"], ours.get("msg")))
-        if problems:
-            failed += 1
-            print("FAIL %s\n    args %s\n    %s" % (c["name"], json.dumps(c["args"]), "\n    ".join(problems)))
-        else:
-            passed += 1
-    print("ansible-core %s: %d cases (%d where Python crashes)" % (ansible.__version__, len(CASES), crashes))
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+        tally.check(c["name"], not problems, "args %s\n%s" % (json.dumps(c["args"]), "\n".join(problems)))
+    print("ansible-core %s: %d cases (%d where Python crashes)" % (ansible.__version__, len(cases), crashes))
+    sys.exit(tally.finish())
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 Run with the Python of a venv that holds ansible-core (its `ansible*` commands sit beside it):
     python e2e.py PROBE_LIBRARY_DIR
 PROBE_LIBRARY_DIR holds the test-only `gpunode_probe` module; the three real modules come from the
-project's `library/` (scripts/build-modules). Prints each check and "N passed, N failed"; exit 1 on failure.
+project's `library/` (scripts/build-modules). Prints each check and "N passed, N failed, N skipped" (tests/pylib);
+exit 1 on failure.
 """
 
 import json
@@ -21,13 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.dirname(sys.executable)
 MODULES = ["containerd_runtime", "nvidia_toolkit", "gpu_validate"]
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+from checks import Tally  # noqa: E402
 
-results = []
-
-
-def check(name, ok, detail=""):
-    results.append(ok)
-    print("%s %s%s" % ("ok  " if ok else "FAIL", name, "" if ok else "\n     " + detail.replace("\n", "\n     ")))
+tally = Tally("ansible-core %s" % ansible.__version__)
+check = tally.check
 
 
 def run(cmd, env, cwd):
@@ -129,9 +128,7 @@ def main():
               and bool(shown.get("examples")) and "return" in shown,
               "rc %d / %d\n%s\n%s" % (rc, rcj, out[-2000:], outj[-1000:]))
 
-    passed = sum(results)
-    print("ansible-core %s: %d passed, %d failed" % (ansible.__version__, passed, len(results) - passed))
-    sys.exit(0 if all(results) else 1)
+    sys.exit(tally.finish())
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ executable really validates with (`MODULE --argument-spec`): the same options an
 same type, required, default, choices, aliases and elements. validate-modules cannot read a compiled module,
 so this is the check that keeps the two in step.
 
-usage: sidecars.py LIBRARY_DIR [MODULE...]     (prints one line per module and 'N passed, N failed')
+usage: sidecars.py LIBRARY_DIR [MODULE...]     (one line per module and 'N passed, N failed, N skipped')
 """
 import json
 import os
@@ -12,6 +12,9 @@ import subprocess
 import sys
 
 import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pylib"))
+from checks import Tally  # noqa: E402
 
 MODULES = ["containerd_runtime", "nvidia_toolkit", "gpu_validate"]
 
@@ -49,9 +52,9 @@ def compare(spec, doc_options, where=""):
 
 
 def main():
+    tally = Tally("sidecars")
     library = sys.argv[1]
     modules = sys.argv[2:] or MODULES
-    passed = failed = 0
     for mod in modules:
         p = subprocess.run([os.path.join(library, mod), "--argument-spec"], capture_output=True, text=True)
         try:
@@ -62,13 +65,10 @@ def main():
         except (ValueError, KeyError, TypeError, OSError, yaml.YAMLError) as e:
             problems = [f"cannot compare: {e} (exit {p.returncode}: {p.stderr.strip()[:200]})"]
         if problems:
-            failed += 1
-            print(f"FAIL {mod}: the sidecar differs from the spec:\n     " + "\n     ".join(problems))
+            tally.check(f"{mod}: the sidecar documents the spec exactly", False, "\n".join(problems))
         else:
-            passed += 1
-            print(f"ok   {mod}: the sidecar documents the spec's {len(spec)} options exactly")
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+            tally.check(f"{mod}: the sidecar documents the spec's {len(spec)} options exactly", True)
+    sys.exit(tally.finish())
 
 
 if __name__ == "__main__":
