@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """containerd_runtime against real containerd (1.6, 1.7, 2.1 from Debian, unpacked, not installed).
 
-usage: check.py MODULE SUITE=DIR...   (DIR/root/usr/bin/containerd is that suite's binary)
+usage: check.py MODULE SUITE=DIR... [--only CASE]   (DIR/root/usr/bin/containerd is that suite's binary; a CASE
+                                                    is SUITE/START, SUITE/validate or SUITE/drop-in, or part of one)
 
 For every containerd and every starting config (its `config default`, its packaged config, a hand-written
 commented config, a missing file) the module registers the runtime, and `containerd --config F config dump`
@@ -9,7 +10,7 @@ commented config, a missing file) the module registers the runtime, and `contain
 everything else exactly as before. A second run must say changed: false and leave identical bytes.
 Drop-in mode: first measures whether this containerd merges a minimal drop-in deeply (a hand-made one), then
 checks the module chose accordingly (drop-in only where it merges deeply) and that the dump is right.
-Prints one line per check and 'N passed, N failed'.
+Prints one line per check and 'N passed, N failed, N skipped' (tests/pylib/checks.py).
 """
 import copy
 import json
@@ -20,13 +21,12 @@ import tempfile
 import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
+from checks import Tally  # noqa: E402
+
 BINARY = "/usr/bin/nvidia-container-runtime"
-results = {"pass": 0, "fail": 0}
-
-
-def report(ok, what, detail=""):
-    results["pass" if ok else "fail"] += 1
-    print(f"{'PASS' if ok else 'FAIL'} {what}" + (f": {detail}" if detail and not ok else ""))
+# This driver's tally, made in main(): corpus.py imports the judging functions below and keeps a tally of its own.
+tally = None
 
 
 def dump(containerd, config):
@@ -77,19 +77,19 @@ def diff_keys(a, b, path=""):
 def check_runtime(label, before, after, name="nvidia", ignore=()):
     rts = runtimes_of(after)
     rt = rts.get(name)
-    report(rt is not None, f"{label}: dump has runtime {name}")
+    tally.check(f"{label}: dump has runtime {name}", rt is not None)
     if rt is None:
         return
     opts = rt.get("options", {})
-    report(opts.get("BinaryName") == BINARY, f"{label}: BinaryName", repr(opts.get("BinaryName")))
+    tally.check(f"{label}: BinaryName", opts.get("BinaryName") == BINARY, repr(opts.get("BinaryName")))
     runc = runtimes_of(before).get("runc", {})
     want = runc.get("options", {}).get("SystemdCgroup", False)
     got = opts.get("SystemdCgroup", False)
-    report(got == want, f"{label}: SystemdCgroup inherited from runc ({want})", repr(got))
+    tally.check(f"{label}: SystemdCgroup inherited from runc ({want})", got == want, repr(got))
     if "sandboxer" in runc:
-        report(rt.get("sandboxer") == runc["sandboxer"], f"{label}: sandboxer inherited", repr(rt.get("sandboxer")))
+        tally.check(f"{label}: sandboxer inherited", rt.get("sandboxer") == runc["sandboxer"], repr(rt.get("sandboxer")))
     rest = [d for d in diff_keys(without(before, [name]), without(after, [name])) if not d.startswith(ignore)]
-    report(not rest, f"{label}: rest of the dump unchanged", "; ".join(rest[:6]))
+    tally.check(f"{label}: rest of the dump unchanged", not rest, "; ".join(rest[:6]))
 
 
 def in_place(module, suite, bindir, containerd, start, text, work):
@@ -107,22 +107,22 @@ def in_place(module, suite, bindir, containerd, start, text, work):
     else:
         before = dump(containerd, cfg)
     r1 = run_module(module, bindir, {"path": cfg})
-    report(r1.get("changed") is True and not r1.get("failed"), f"{label}: first run changed", r1.get("msg"))
-    report(r1.get("restart_required") is True, f"{label}: first run restart_required")
-    report(r1.get("validated") is True, f"{label}: validated with containerd config dump", str(r1.get("validated")))
+    tally.check(f"{label}: first run changed", r1.get("changed") is True and not r1.get("failed"), r1.get("msg"))
+    tally.check(f"{label}: first run restart_required", r1.get("restart_required") is True)
+    tally.check(f"{label}: validated with containerd config dump", r1.get("validated") is True, str(r1.get("validated")))
     if r1.get("failed"):
         return
     if text is not None:
         # Comments in the original survive (surgical edit, not a re-serialisation).
         comments = [line for line in text.splitlines() if line.strip().startswith("#")]
         new = open(cfg).read()
-        report(all(c in new for c in comments), f"{label}: every comment line kept")
+        tally.check(f"{label}: every comment line kept", all(c in new for c in comments))
     check_runtime(label, before, dump(containerd, cfg))
     bytes1 = open(cfg, "rb").read()
     r2 = run_module(module, bindir, {"path": cfg})
-    report(r2.get("changed") is False and r2.get("restart_required") is False, f"{label}: second run changed: false",
-           json.dumps(r2)[:300])
-    report(open(cfg, "rb").read() == bytes1, f"{label}: second run leaves identical bytes")
+    tally.check(f"{label}: second run changed: false", r2.get("changed") is False and r2.get("restart_required") is False,
+                json.dumps(r2)[:300])
+    tally.check(f"{label}: second run leaves identical bytes", open(cfg, "rb").read() == bytes1)
 
 
 def merges_deeply(containerd, work, commented):
@@ -153,23 +153,23 @@ def drop_in(module, suite, bindir, containerd, text, work):
         f.write(text)
     before = dump(containerd, cfg)
     r1 = run_module(module, bindir, {"path": cfg, "drop_in_path": dropin})
-    report(not r1.get("failed") and r1.get("changed"), f"{label}: first run changed", r1.get("msg"))
-    report(r1.get("drop_in_used") == deep, f"{label}: drop-in used only where containerd merges deeply",
-           f"drop_in_used={r1.get('drop_in_used')} deep={deep}")
-    report(os.path.exists(dropin) == deep, f"{label}: drop-in file exists iff used")
+    tally.check(f"{label}: first run changed", not r1.get("failed") and r1.get("changed"), r1.get("msg"))
+    tally.check(f"{label}: drop-in used only where containerd merges deeply", r1.get("drop_in_used") == deep,
+                f"drop_in_used={r1.get('drop_in_used')} deep={deep}")
+    tally.check(f"{label}: drop-in file exists iff used", os.path.exists(dropin) == deep)
     # The import line is the one intended difference of drop-in mode.
     check_runtime(label, before, dump(containerd, cfg), ignore=("imports:",) if deep else ())
     snap = {p: open(p, "rb").read() for p in (cfg, dropin) if os.path.exists(p)}
     r2 = run_module(module, bindir, {"path": cfg, "drop_in_path": dropin})
     same = all(open(p, "rb").read() == b for p, b in snap.items())
-    report(r2.get("changed") is False and same, f"{label}: second run changed: false, identical bytes",
-           json.dumps(r2)[:300])
+    tally.check(f"{label}: second run changed: false, identical bytes", r2.get("changed") is False and same,
+                json.dumps(r2)[:300])
     r3 = run_module(module, bindir, {"path": cfg, "drop_in_path": dropin, "state": "absent"})
     after_rm = dump(containerd, cfg)
-    report(r3.get("changed") is True and "nvidia" not in runtimes_of(after_rm), f"{label}: state absent removes it",
-           json.dumps(r3)[:300])
+    tally.check(f"{label}: state absent removes it", r3.get("changed") is True and "nvidia" not in runtimes_of(after_rm),
+                json.dumps(r3)[:300])
     rest = diff_keys(before, after_rm)
-    report(not rest, f"{label}: after removal the dump equals the original", "; ".join(rest[:6]))
+    tally.check(f"{label}: after removal the dump equals the original", not rest, "; ".join(rest[:6]))
 
 
 def validate_rejects(module, suite, bindir, work):
@@ -182,12 +182,14 @@ def validate_rejects(module, suite, bindir, work):
         f.write(text)
     r = run_module(module, bindir, {"path": cfg})
     ok = r.get("failed") is True and "validation failed" in r.get("msg", "")
-    report(ok, f"{label}: a config containerd refuses fails the run", json.dumps(r)[:300])
-    report(open(cfg).read() == text and os.listdir(os.path.dirname(cfg)) == ["config.toml"],
-           f"{label}: the file is byte-identical and no candidate is left")
+    tally.check(f"{label}: a config containerd refuses fails the run", ok, json.dumps(r)[:300])
+    tally.check(f"{label}: the file is byte-identical and no candidate is left",
+                open(cfg).read() == text and os.listdir(os.path.dirname(cfg)) == ["config.toml"])
 
 
 def main():
+    global tally
+    tally = Tally("containerd configs")
     module = os.path.abspath(sys.argv[1])
     for arg in sys.argv[2:]:
         suite, root = arg.split("=", 1)
@@ -202,18 +204,22 @@ def main():
         with tempfile.TemporaryDirectory(prefix=f"ctr-{suite}-") as work:
             for start, text in (("default", default), ("packaged", packaged), ("commented", commented),
                                 ("missing", None)):
+                if not tally.case(f"{suite}/{start}", header=False):
+                    continue
                 try:
                     in_place(module, suite, bindir, containerd, start, text, work)
                 except Exception as e:  # a crash in one case is a failure, not the end of the run
-                    report(False, f"{suite}/{start}", str(e))
-            validate_rejects(module, suite, bindir, work)
+                    tally.check(f"{suite}/{start}", False, str(e))
+            if tally.case(f"{suite}/validate", header=False):
+                validate_rejects(module, suite, bindir, work)
+            if not tally.case(f"{suite}/drop-in", header=False):
+                continue
             try:
                 drop_in(module, suite, bindir, containerd,
                         open(os.path.join(HERE, "configs", "commented-v2.toml")).read(), work)
             except Exception as e:
-                report(False, f"{suite}/drop-in", str(e))
-    print(f"{results['pass']} passed, {results['fail']} failed")
-    return 1 if results["fail"] else 0
+                tally.check(f"{suite}/drop-in", False, str(e))
+    return tally.finish()
 
 
 if __name__ == "__main__":

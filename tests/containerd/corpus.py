@@ -2,7 +2,7 @@
 """containerd_runtime on the configs that real installers write, judged by the matching real containerd.
 
 usage: corpus.py MODULE SUITE=DIR... [--only NAME]   (DIR/root/usr/bin/containerd is that suite's binary;
-                                                     NAME is a file of corpus/ without .toml)
+                                                     NAME: a file of corpus/ without .toml, or part of one)
 
 corpus/ holds one config per file, each with its provenance in corpus/SOURCES.md. A config is tried on each
 containerd it suits: version 3 only on containerd 2.x, version 2 everywhere, version 1 on 1.x (2.0 removed it:
@@ -18,8 +18,8 @@ containerd it suits: version 3 only on containerd 2.x, version 2 everywhere, ver
   - `state: absent`: the dump equals the original; except where the installer made `nvidia` the default, where
     absent must fail and leave the file byte-identical; and where the installer wrote an `nvidia` runtime of its
     own (k3s), which `absent` removes as asked: there the dump equals the original without that runtime.
-Prints one line per check and 'N passed, N failed[, N skipped]'. A run over the whole corpus also writes what
-failed or was skipped to /tmp/corpus-status.txt (the list the module's authors work from).
+Prints one line per check and 'N passed, N failed, N skipped' (tests/pylib/checks.py). A run over the whole corpus
+also writes what failed or was skipped to /tmp/corpus-status.txt (the list the module's authors work from).
 """
 import hashlib
 import json
@@ -32,13 +32,15 @@ import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
 # The judging functions are check.py's, so both drivers read containerd's dumps the same way.
-from check import BINARY, diff_keys, dump, report, results, run_module, runtimes_of, without  # noqa: E402
+from check import BINARY, diff_keys, dump, run_module, runtimes_of, without  # noqa: E402
+from checks import Tally  # noqa: E402
 
 CORPUS = os.path.join(HERE, "corpus")
 NAME = "nvidia"
 STATUS = "/tmp/corpus-status.txt"
-skipped = []
+tally = Tally("installer corpus")  # takes --only out of sys.argv
 # Per config and containerd: "pass", "FAIL (n)", "SKIP: why"; and each failure's message for the status file.
 outcome, failures = {}, {}
 
@@ -77,7 +79,8 @@ def brief(diffs):
 
 
 def check(ok, label, what, detail=""):
-    report(ok, f"{label}: {what}", detail)
+    """One check of one config on one containerd; its failure is also kept for the status file."""
+    tally.check(f"{label}: {what}", ok, detail)
     if not ok:
         failures.setdefault(label, []).append(f"{what}: {detail}" if detail else what)
     return ok
@@ -92,8 +95,7 @@ def judge(module, bindir, containerd, label, text, work):
     except RuntimeError as e:
         # Not loadable by this containerd: nothing to judge, and never counted as a pass.
         why = f"not loadable by containerd ({str(e).splitlines()[-1].replace(work, '<dir>')[:200]})"
-        print(f"SKIP {label}: {why}")
-        skipped.append(label)
+        tally.skip(label, why)
         outcome[label] = f"SKIP: {why}"
         return
     runtimes = runtimes_of(before)
@@ -159,17 +161,9 @@ def judge(module, bindir, containerd, label, text, work):
 
 def main():
     args = sys.argv[1:]
-    only = None
-    if "--only" in args:
-        i = args.index("--only")
-        only = args[i + 1]
-        del args[i:i + 2]
     module = os.path.abspath(args[0])
-    names = sorted(f[:-5] for f in os.listdir(CORPUS) if f.endswith(".toml"))
-    if only is not None:
-        if only not in names:
-            sys.exit(f"no config {only!r} in {CORPUS} (have: {', '.join(names)})")
-        names = [only]
+    names = [n for n in sorted(f[:-5] for f in os.listdir(CORPUS) if f.endswith(".toml"))
+             if tally.case(n, header=False)]
     for arg in args[1:]:
         suite, root = arg.split("=", 1)
         bindir = os.path.join(root, "root/usr/bin")
@@ -187,11 +181,10 @@ def main():
                 # containerd 2.0 removed version 1: 2.x loads such a file but drops its CRI tables with
                 # "Ignoring unknown key" warnings, so no edit of it can reach the CRI plugin.
                 why = "not loadable by containerd 2.x (config version 1 was removed in 2.0; its CRI tables are ignored)"
-                print(f"SKIP {label}: {why}")
-                skipped.append(label)
+                tally.skip(label, why)
                 outcome[label] = f"SKIP: {why}"
                 continue
-            before = results["fail"]
+            before = tally.failed
             work = tempfile.mkdtemp(prefix=f"corpus-{name}-")
             try:
                 judge(module, bindir, containerd, label, text, work)
@@ -199,21 +192,21 @@ def main():
                 check(False, label, "judged without error", str(e)[:300])
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-            outcome.setdefault(label, "pass" if results["fail"] == before else f"FAIL ({results['fail'] - before})")
+            outcome.setdefault(label, "pass" if tally.failed == before else f"FAIL ({tally.failed - before})")
     print()
     for label, state in outcome.items():
         print(f"RESULT {label}: {state}")
-    line = f"{results['pass']} passed, {results['fail']} failed" + (f", {len(skipped)} skipped" if skipped else "")
-    print(line)
-    if only is None:
+    status = tally.finish()
+    if tally.only is None:
         with open(STATUS, "w") as f:
             digest = hashlib.sha256(open(module, "rb").read()).hexdigest()[:12]
-            f.write(f"containerd_runtime on the installer corpus: {line}\nmodule: {module} (sha256 {digest}…)\n")
+            f.write(f"containerd_runtime on the installer corpus: {tally.summary()}\n"
+                    f"module: {module} (sha256 {digest}…)\n")
             for label, state in outcome.items():
                 if state != "pass":
                     f.write(f"\n{label}: {state}\n")
                     f.writelines(f"  - {m}\n" for m in failures.get(label, []))
-    return 1 if results["fail"] else 0
+    return status
 
 
 if __name__ == "__main__":

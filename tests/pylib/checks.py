@@ -127,8 +127,12 @@ class Tally:
                 print(f"   FAIL no case matches {self.only!r} (cases: {'; '.join(self.cases)})")
                 print(self.summary())
                 return 1
-            print(f"   only {self.only!r}: {self.cases_run} of {len(self.cases)} cases run"
-                  + (" (each case builds on the one before: those before it ran too)" if self.chained else ""))
+            if self.chained:
+                # The cases after the match were never offered, so there is no total to give.
+                print(f"   only {self.only!r}: {self.cases_run} cases run, up to the first whose name holds it"
+                      " (each case builds on the one before)")
+            else:
+                print(f"   only {self.only!r}: {self.cases_run} of {len(self.cases)} cases run")
         print(self.summary(), flush=True)
         if self.passed + self.failed == 0:
             print("   FAIL no check ran")

@@ -1,5 +1,6 @@
 """What every reliability test shares: calling a built module as Ansible does, snapshots of folders to prove
-that nothing changed, the sandbox that keeps package tools away from the host, and the pass/fail ledger.
+that nothing changed, and the sandbox that keeps package tools away from the host. (The pass/fail tally is
+tests/pylib/checks.py's, which every test driver shares.)
 
 A module is called as Ansible calls a binary module: `library/NAME ARGS_FILE`, one JSON object on stdout.
 """
@@ -8,7 +9,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -123,33 +123,6 @@ def snapshot_diff(before, after):
     if changed:
         parts.append("changed %s" % changed[:5])
     return "; ".join(parts)
-
-
-class Ledger:
-    """Counts test outcomes and prints one line per test; failures carry their reason."""
-
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.failures = []
-        self.notes = []
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print("   ok    %s%s" % (name, (": " + detail) if detail else ""))
-        else:
-            self.failed += 1
-            self.failures.append((name, detail))
-            print("   FAIL  %s: %s" % (name, detail))
-        sys.stdout.flush()
-        return ok
-
-    def note(self, text):
-        """A measured figure worth reporting (printed now and again in the summary)."""
-        self.notes.append(text)
-        print("   note  %s" % text)
-        sys.stdout.flush()
 
 
 def no_crash_problem(res):

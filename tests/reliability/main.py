@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The reliability stage: crash consistency, full disk, read-only file system, concurrency, the bad-input
 corpus, property tests of the containerd edit, and the no-shell/no-leak checks, against the built modules in
-library/. Prints `N passed, N failed` and exits non-zero when anything failed.
+library/. Prints `N passed, N failed, N skipped` (tests/pylib/checks.py) and exits non-zero when anything failed.
 
 usage: main.py [PART...]   parts: crash concurrency corpus props security (default: all)
 environment: RELIABILITY_TRIALS (SIGKILL trials, 200), RELIABILITY_PROP_CASES (300)
@@ -14,6 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pylib"))
 import concurrency  # noqa: E402
 import corpus  # noqa: E402
 import crash  # noqa: E402
@@ -21,6 +22,7 @@ import harness  # noqa: E402
 import keys as keygen  # noqa: E402
 import props  # noqa: E402
 import security  # noqa: E402
+from checks import Tally  # noqa: E402
 
 PARTS = ["crash", "concurrency", "corpus", "props", "security"]
 
@@ -40,7 +42,8 @@ def main(argv):
         return 2
     # A normal disk folder (not tmpfs): fsync and rename behave as on a node's /etc.
     root = tempfile.mkdtemp(prefix="gpunode-reliability-", dir="/var/tmp")
-    ledger = harness.Ledger()
+    # A passing check's detail is shown too: it is the evidence (the message a refusal gave, a figure).
+    ledger = Tally("reliability", detail_on_pass=True)
     t_all = time.monotonic()
     try:
         keys = None
@@ -67,12 +70,9 @@ def main(argv):
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n-- summary (%.1f s) --" % (time.monotonic() - t_all))
-    for n in ledger.notes:
-        print("   " + n)
     for name, detail in ledger.failures:
         print("   FAILED %s: %s" % (name, detail[:300]))
-    print("%d passed, %d failed" % (ledger.passed, ledger.failed))
-    return 0 if ledger.failed == 0 else 1
+    return ledger.finish()
 
 
 if __name__ == "__main__":
