@@ -12,7 +12,7 @@ Nodes (all reached by Ansible's local connection, which pipelines, so the one-ro
   the modules are not built for.
 Each case runs one containerd_runtime task on a fresh copy of the node's containerd config (not in check mode:
 check mode never writes the module cache, and the cache is what is checked here), logs with -vvv, and checks the result, which executable ran (by the sha256 that names the cached file, or by
-the file the plain protocol uploaded) and the remote steps. Prints "N passed, N failed".
+the file the plain protocol uploaded) and the remote steps. Prints "N passed, N failed, N skipped" (tests/pylib).
 """
 import hashlib
 import json
@@ -23,28 +23,19 @@ import subprocess
 import sys
 import tempfile
 
-PLAYBOOK, GALAXY, ROOT, SHARED = sys.argv[1:5]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "pylib"))
+from checks import Tally  # noqa: E402
+
+# The cases build on each other (one module cache): --only NAME runs those up to the first that matches.
+tally = Tally("plugin on real architectures", chained=True)  # takes --only out of sys.argv
+PLAYBOOK, GALAXY, ROOT, SHARED = sys.argv[1:5]
 MODULE = "containerd_runtime"
 # A runtime of its own, in a copy of the root's config that each run starts afresh (the stage's direct runs have
 # already registered `nvidia` in config.toml itself).
 CONFIG = "/etc/containerd/config.toml"
 ARGS = {"path": "/etc/containerd/gpunode-arch.toml", "name": "gpunode-arch",
         "binary_path": "/usr/bin/nvidia-container-runtime"}
-
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-        print(f"   ok   {what}")
-    else:
-        failures.append(what)
-        print(f"   FAIL {what}")
-
 
 def sha256(path):
     with open(path, "rb") as f:
@@ -124,68 +115,78 @@ def main():
     def ok_result(r):
         return not r.get("failed") and r.get("changed") is True and f"runtime {ARGS['name']} " in r.get("msg", "")
 
-    print("-- an aarch64 node: the aarch64 executable, installed into the cache, then one round trip")
+    if not tally.case("an aarch64 node: the aarch64 executable, installed into the cache, then one round trip"):
+        return tally.finish()
     r, execs, puts, _ = run("aarch64", library)
-    check(ok_result(r), f"the module ran on the aarch64 root and made the change ({r.get('msg', 'ok')})")
-    check(puts == 1 and cached(arm) and not cached(x86), "uploaded once; the cache holds the aarch64 executable's sha256")
+    tally.check(f"the module ran on the aarch64 root and made the change ({r.get('msg', 'ok')})", ok_result(r))
+    tally.check("uploaded once; the cache holds the aarch64 executable's sha256",
+                puts == 1 and cached(arm) and not cached(x86))
     r, execs, puts, _ = run("aarch64", library)
-    check(ok_result(r) and execs == 1 and puts == 0, f"warm: one remote command, no upload ({execs} EXEC, {puts} PUT)")
+    tally.check(f"warm: one remote command, no upload ({execs} EXEC, {puts} PUT)",
+                ok_result(r) and execs == 1 and puts == 0)
 
-    print("-- an x86_64 node sharing the same cache folder (a home shared by both architectures)")
+    if not tally.case("an x86_64 node sharing the same cache folder (a home shared by both architectures)"):
+        return tally.finish()
     # This machine has no containerd: the x86-64 run plans on a small config of its own.
     config = os.path.join(SHARED, "x86-config.toml")
     with open(config, "w") as f:
         f.write("version = 2\n")
     r, execs, puts, _ = run("x86_64", library, args=dict(ARGS, path=config))
-    check(not r.get("failed") and r.get("changed") is True, "the x86-64 executable wrote its config")
-    check(not r.get("failed") and cached(x86), "the x86-64 executable ran and was cached")
-    check(cached(arm), "the aarch64 executable stayed in the cache beside it")
+    tally.check("the x86-64 executable wrote its config", not r.get("failed") and r.get("changed") is True)
+    tally.check("the x86-64 executable ran and was cached", not r.get("failed") and cached(x86))
+    tally.check("the aarch64 executable stayed in the cache beside it", cached(arm))
     r, execs, puts, _ = run("aarch64", library)
-    check(ok_result(r) and execs == 1 and puts == 0, "the aarch64 node still hits in one round trip")
+    tally.check("the aarch64 node still hits in one round trip", ok_result(r) and execs == 1 and puts == 0)
 
-    print("-- the plain protocol on the aarch64 node (gpunode_module_cache: false)")
+    if not tally.case("the plain protocol on the aarch64 node (gpunode_module_cache: false)"):
+        return tally.finish()
     r, execs, puts, text = run("aarch64", library, extra_vars={"gpunode_module_cache": False})
     used = re.findall(r"Using module file (\S+)", text)
-    check(ok_result(r), "the module ran")
-    check(used and used[-1].endswith(f"/.aarch64/{MODULE}"), f"Ansible uploaded the aarch64 executable ({used})")
+    tally.check("the module ran", ok_result(r))
+    tally.check(f"Ansible uploaded the aarch64 executable ({used})",
+                used and used[-1].endswith(f"/.aarch64/{MODULE}"))
 
-    print("-- an architecture the modules are not built for")
+    if not tally.case("an architecture the modules are not built for"):
+        return tally.finish()
     r, execs, puts, _ = run("i686", library)
-    check(r.get("failed") and "architecture is i686" in r.get("msg", "") and puts == 0,
-          f"fails before any upload, naming it: {r.get('msg')}")
+    tally.check(f"fails before any upload, naming it: {r.get('msg')}",
+                r.get("failed") and "architecture is i686" in r.get("msg", "") and puts == 0)
     r, _, puts, _ = run("i686", library, extra_vars={"gpunode_module_cache": False})
-    check(r.get("failed") and "architecture is i686" in r.get("msg", "") and puts == 0,
-          "the plain protocol fails the same way")
+    tally.check("the plain protocol fails the same way",
+                r.get("failed") and "architecture is i686" in r.get("msg", "") and puts == 0)
 
-    print("-- an aarch64 node with no aarch64 executable built")
+    if not tally.case("an aarch64 node with no aarch64 executable built"):
+        return tally.finish()
     x86_only = os.path.join(SHARED, "x86-only")
     os.makedirs(x86_only)
     shutil.copy(os.path.join(library, MODULE), x86_only)
     r, _, puts, _ = run("aarch64", x86_only)
-    check(r.get("failed") and "scripts/build-modules --arch aarch64" in r.get("msg", "") and puts == 0,
-          f"fails telling how to build it: {r.get('msg')}")
+    tally.check(f"fails telling how to build it: {r.get('msg')}",
+                r.get("failed") and "scripts/build-modules --arch aarch64" in r.get("msg", "") and puts == 0)
 
-    print("-- the collection carries both architectures")
+    if not tally.case("the collection carries both architectures"):
+        return tally.finish()
     dist = os.path.join(SHARED, "dist")
     env = dict(os.environ, PATH=f"{os.path.dirname(GALAXY)}:{os.environ['PATH']}")
     tarball = subprocess.run([os.path.join(REPO, "scripts/build-collection"), dist], env=env, check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
     listing = subprocess.run(["tar", "-tzf", tarball], capture_output=True, text=True, check=True).stdout.split()
     for m in ("containerd_runtime", "nvidia_toolkit", "gpu_validate"):
-        check(f"plugins/modules/{m}" in listing and f"plugins/modules/.aarch64/{m}" in listing,
-              f"{os.path.basename(tarball)} has plugins/modules/{m} and plugins/modules/.aarch64/{m}")
+        tally.check(f"{os.path.basename(tarball)} has plugins/modules/{m} and plugins/modules/.aarch64/{m}",
+                    f"plugins/modules/{m}" in listing and f"plugins/modules/.aarch64/{m}" in listing)
     collections = os.path.join(SHARED, "collections")
     # --no-deps: its dependency (kubernetes.core) plays no part here and would need Galaxy.
     subprocess.run([GALAXY, "collection", "install", "--no-deps", "-p", collections, tarball], env=env, check=True,
                    capture_output=True)
     installed = os.path.join(collections, "ansible_collections/gpunode/nvidia/plugins/modules")
-    check(sha256(os.path.join(installed, ".aarch64", MODULE)) == arm, "installed intact (same sha256)")
+    tally.check("installed intact (same sha256)", sha256(os.path.join(installed, ".aarch64", MODULE)) == arm)
     shutil.rmtree(os.path.join(SHARED, "cache"))
     r, _, puts, _ = run("aarch64", collections=collections, module=f"gpunode.nvidia.{MODULE}")
-    check(ok_result(r) and cached(arm) and not cached(x86), "gpunode.nvidia.containerd_runtime on the aarch64 node ran the aarch64 executable")
+    tally.check("gpunode.nvidia.containerd_runtime on the aarch64 node ran the aarch64 executable",
+                ok_result(r) and cached(arm) and not cached(x86))
 
-    print(f"\nplugin on real architectures: {passed} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    print()
+    return tally.finish()
 
 
 if __name__ == "__main__":
