@@ -21,8 +21,8 @@ pub struct Rules {
     /// that are not there yet; 1.x appends them all.
     pub arrays_append_unique: bool,
     /// A relative `imports` entry with a `*` is relative to the importing file's folder (1.7.24, 2.x); in
-    /// 1.6.20 it is relative to containerd's working directory, `/` under systemd (containerd fixed this
-    /// in 2.0 and backported it to 1.7, not to Debian's 1.6).
+    /// 1.6.20 it is relative to containerd's working directory, `/` under systemd. containerd changed this in
+    /// 2024 (2.0, and 1.7 by 1.7.24); every 1.6 is taken to glob the old way, as Debian's 1.6.20 does.
     pub relative_globs_from_file: bool,
 }
 
