@@ -11,6 +11,8 @@
 //! fn main() { ansible_module::main("example", spec(), run) }
 //! ```
 
+pub mod arguments;
+pub mod choice;
 pub mod convert;
 pub mod process;
 pub mod protocol;
@@ -19,12 +21,12 @@ pub mod pyliteral;
 pub mod response;
 pub mod safe_file;
 pub mod spec;
-pub mod validate;
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+pub use choice::Choice;
 pub use protocol::Context;
 pub use response::{Diff, Response};
 pub use spec::{Kind, ModuleSpec, Opt};
@@ -65,7 +67,7 @@ impl Module {
             .module_name
             .clone()
             .unwrap_or_else(|| default_name.to_string());
-        let outcome = validate::check(spec, &own);
+        let outcome = arguments::check(spec, &own);
         let error = outcome.first_error(&name, ctx.ignore_unknown_opts);
         let module = Module {
             name,
@@ -105,6 +107,12 @@ impl Module {
                 key
             )
         })
+    }
+    /// A choice parameter (a string whose spec's choices are [`Choice::names`]) as its enum. Validation has
+    /// checked the word against the same list and filled in the spec's default, so an error (never expected)
+    /// means the option has no default or its spec lists other words than the enum.
+    pub fn choice<C: Choice>(&self, key: &str) -> anyhow::Result<C> {
+        choice::parse(key, self.given_str(key)?)
     }
     /// [`Module::given_str`] for an integer parameter.
     pub fn given_int(&self, key: &str) -> anyhow::Result<i64> {

@@ -1,9 +1,11 @@
 //! The argument spec, declared as data the way `AnsibleModule(argument_spec=...)` declares it.
 //!
-//! A module builds one `ModuleSpec` of `Opt`s with the builder methods below; `validate` turns the raw
-//! arguments into checked, converted parameters.
+//! A module builds one `ModuleSpec` of `Opt`s with the builder methods below; [`crate::arguments`] checks the
+//! raw arguments against it and converts them.
 
 use serde_json::Value;
+
+use crate::choice::Choice;
 
 /// The type an option converts its value to (AnsibleModule's `type=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +107,11 @@ impl Opt {
     pub fn choices<V: Into<Value> + Clone>(mut self, choices: &[V]) -> Opt {
         self.choices = choices.iter().cloned().map(Into::into).collect();
         self
+    }
+    /// The choices are the words of a [`Choice`] enum (for a list, each element's), so the spec and the code
+    /// that matches on the enum share one list.
+    pub fn choices_of<C: Choice>(self) -> Opt {
+        self.choices(&C::names())
     }
     pub fn aliases(mut self, aliases: &[&'static str]) -> Opt {
         self.aliases = aliases.to_vec();

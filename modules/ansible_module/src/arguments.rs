@@ -1,4 +1,5 @@
-//! Argument validation in ansible-core 2.19's order (`ArgumentSpecValidator.validate`), with its messages.
+//! A module's arguments checked against its argument spec (what AnsibleModule calls validation), in
+//! ansible-core 2.19's order (`ArgumentSpecValidator.validate`), with its messages.
 //!
 //! Every check runs and records its errors; the first error is what the user sees. Per level (the module,
 //! then each sub-option dict): aliases, no_log values, unknown parameters, mutually exclusive, defaults,
@@ -16,14 +17,6 @@ pub use crate::convert::convert;
 use crate::convert::to_dict;
 use crate::pyfmt::{py_eq, py_in, py_str, py_type_name};
 use crate::spec::{Kind, ModuleSpec, Opt};
-
-/// What a successful validation produced: converted parameters, warnings, and every value to mask.
-#[derive(Debug, Default)]
-pub struct Validated {
-    pub params: Map<String, Value>,
-    pub warnings: Vec<String>,
-    pub no_log_values: BTreeSet<String>,
-}
 
 /// Everything validation found, errors included: what a failed module still reports (its masked
 /// `invocation`) comes from here too.
@@ -57,30 +50,12 @@ impl Outcome {
     }
 }
 
-/// Validates `raw` (the module's own arguments, `_ansible_*` keys removed) against `spec`.
-/// `Err` carries the first error message, exactly as AnsibleModule would report it.
-pub fn validate(
-    module_name: &str,
-    spec: &ModuleSpec,
-    raw: &Map<String, Value>,
-    ignore_unknown: bool,
-) -> Result<Validated, String> {
-    let out = check(spec, raw);
-    match out.first_error(module_name, ignore_unknown) {
-        Some(msg) => Err(msg),
-        None => Ok(Validated {
-            params: out.params,
-            warnings: out.warnings,
-            no_log_values: out.no_log_values,
-        }),
-    }
-}
-
-/// Runs every check and returns all it found.
+/// Checks `raw` (the module's own arguments, `_ansible_*` keys removed) against `spec`: runs every check and
+/// returns all it found, the converted parameters and the errors ([`Outcome::first_error`] is what the user sees).
 pub fn check(spec: &ModuleSpec, raw: &Map<String, Value>) -> Outcome {
     let mut st = State::default();
     let mut params = raw.clone();
-    let top_warnings = validate_level(spec, &mut params, &[], "", &mut st);
+    let top_warnings = check_level(spec, &mut params, &[], "", &mut st);
     let mut unsupported: Vec<String> = st.unsupported.iter().map(|(n, _)| n.clone()).collect();
     unsupported.sort();
     unsupported.dedup();
@@ -142,7 +117,7 @@ fn has_sub_spec(opt: &Opt) -> bool {
 
 /// Validates one level in place. `ctx` names the parent options; `prefix` is the warning prefix
 /// (`items[0].`). Returns this level's alias warnings (the caller decides when they go out).
-fn validate_level(
+fn check_level(
     spec: &ModuleSpec,
     params: &mut Map<String, Value>,
     ctx: &[String],
@@ -270,7 +245,7 @@ fn validate_level(
             } else {
                 format!("{}{}.", prefix, opt.name)
             };
-            let w = validate_level(sub, sub_params, &sub_ctx, &sub_prefix, st);
+            let w = check_level(sub, sub_params, &sub_ctx, &sub_prefix, st);
             st.nested_warnings.extend(w);
         }
         let value = if was_list {
