@@ -1,5 +1,6 @@
-//! The `containerd` check: containerd's effective config has runtime `runtime_name` with an executable
-//! `BinaryName`, the same `SystemdCgroup` as the default runtime and the kubelet, and containerd is running.
+//! The `containerd` check: containerd's effective config has runtime `name` with an executable `BinaryName`, the
+//! same `SystemdCgroup` as the default runtime and as the kubelet (its config file is `kubelet_config`), and
+//! containerd is running.
 
 use std::path::Path;
 
@@ -138,10 +139,11 @@ pub fn load(node: &Node, config: &str) -> Result<Effective, String> {
     })
 }
 
-/// The kubelet's `cgroupDriver` from its config file, `None` when there is no kubelet config. The file is
-/// YAML, but this key is a top-level scalar, so one line says it; the kubelet's own default is cgroupfs.
-pub fn kubelet_cgroup_driver(node: &Node) -> Option<String> {
-    node.read(node_facts::kubelet::CONFIG)
+/// The kubelet's `cgroupDriver` from its config file `kubelet_config` (a path on the node), `None` when there is
+/// no such file. The file is YAML, but this key is a top-level scalar, so one line says it; the kubelet's own
+/// default is cgroupfs.
+pub fn kubelet_cgroup_driver(node: &Node, kubelet_config: &Path) -> Option<String> {
+    node.read(&kubelet_config.to_string_lossy())
         .map(|text| node_facts::kubelet::cgroup_driver(&text))
 }
 
@@ -190,8 +192,13 @@ fn running(node: &Node, eff: Option<&Effective>) -> Result<String, String> {
     }
 }
 
-/// The check, and whether the runtime is configured (the `nvidia_runtime_configured` fact).
-pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -> (Check, bool) {
+/// The check of runtime `runtime_name`, and whether it is configured (the `nvidia_runtime_configured` fact).
+pub fn check(
+    node: &Node,
+    eff: &Result<Effective, String>,
+    runtime_name: &str,
+    kubelet_config: &Path,
+) -> (Check, bool) {
     let hint_config =
         "configure the runtime with the gpunode.nvidia.containerd_runtime module (or `nvidia-ctk \
                        runtime configure --runtime=containerd`) and restart containerd";
@@ -269,7 +276,7 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -
                     }
                 }
             }
-            match kubelet_cgroup_driver(node) {
+            match kubelet_cgroup_driver(node, kubelet_config) {
                 Some(driver) if (driver == "systemd") != own => {
                     faults.push(format!(
                         "runtime '{}' has SystemdCgroup = {} but the kubelet's cgroupDriver is {}",
@@ -281,7 +288,11 @@ pub fn check(node: &Node, eff: &Result<Effective, String>, runtime_name: &str) -
                     "SystemdCgroup = {} matches the kubelet's cgroupDriver {}",
                     own, driver
                 )),
-                None => facts.push(format!("SystemdCgroup = {}; no kubelet config", own)),
+                None => facts.push(format!(
+                    "SystemdCgroup = {}; no kubelet config at {}",
+                    own,
+                    kubelet_config.display()
+                )),
             }
         }
     }

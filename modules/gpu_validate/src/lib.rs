@@ -21,11 +21,11 @@ use ansible_module::{Module, Response};
 use serde_json::{json, Value};
 
 use node::Node;
-pub use params::{spec, CheckId, Choice, Params};
+pub use params::{spec, CheckId, Params};
 use report::Check;
 
 /// Everything a run found: the checks in order and the facts.
-pub struct Validation {
+pub struct Findings {
     pub checks: Vec<Check>,
     pub facts: serde_json::Map<String, Value>,
     /// The PCI bus shows no NVIDIA GPU.
@@ -33,7 +33,7 @@ pub struct Validation {
 }
 
 /// Runs the selected checks against `node`.
-pub fn validate(node: &Node, p: &Params) -> Validation {
+pub fn run_checks(node: &Node, p: &Params) -> Findings {
     let gpus = pci::scan(node);
     let kernel = driver::loaded_version(node);
     let config = p.containerd_config.to_string_lossy();
@@ -63,7 +63,11 @@ pub fn validate(node: &Node, p: &Params) -> Validation {
             }
             CheckId::DeviceNodes => {
                 let minors = device_nodes::gpu_minors(node, gpus.len());
-                let systemd = systemd_cgroups(node, eff.as_ref().and_then(|e| e.as_ref().ok()));
+                let systemd = systemd_cgroups(
+                    node,
+                    eff.as_ref().and_then(|e| e.as_ref().ok()),
+                    &p.kubelet_config,
+                );
                 device_nodes::check(node, &minors, systemd)
             }
             CheckId::Toolkit => {
@@ -73,7 +77,8 @@ pub fn validate(node: &Node, p: &Params) -> Validation {
             }
             CheckId::Containerd => {
                 let eff = eff.as_ref().expect("loaded when the check is wanted");
-                let (c, configured) = containerd::check(node, eff, &p.runtime_name);
+                let (c, configured) =
+                    containerd::check(node, eff, &p.runtime_name, &p.kubelet_config);
                 facts.insert("nvidia_runtime_configured".into(), json!(configured));
                 c
             }
@@ -130,7 +135,7 @@ pub fn validate(node: &Node, p: &Params) -> Validation {
         json!(smi_result.as_ref().and_then(|s| s.cuda_version.clone())),
     );
     all.append(&mut facts);
-    Validation {
+    Findings {
         checks,
         facts: all,
         no_gpu: gpus.is_empty(),
@@ -139,11 +144,15 @@ pub fn validate(node: &Node, p: &Params) -> Validation {
 
 /// Containers on this node live in systemd-managed cgroups: systemd runs the node and the kubelet or
 /// containerd's runc uses the systemd cgroup driver.
-fn systemd_cgroups(node: &Node, eff: Option<&containerd::Effective>) -> bool {
+fn systemd_cgroups(
+    node: &Node,
+    eff: Option<&containerd::Effective>,
+    kubelet_config: &Path,
+) -> bool {
     if !node.path("/run/systemd/system").is_dir() {
         return false;
     }
-    containerd::kubelet_cgroup_driver(node).as_deref() == Some("systemd")
+    containerd::kubelet_cgroup_driver(node, kubelet_config).as_deref() == Some("systemd")
         || eff.and_then(|e| e.systemd_cgroup("runc")) == Some(true)
 }
 
@@ -155,7 +164,7 @@ pub fn run(m: &mut Module) -> anyhow::Result<Response> {
         anyhow::bail!("sysroot {} is not a directory", p.sysroot.display());
     }
     let node = Node::new(p.sysroot.clone(), p.timeout);
-    let v = validate(&node, &p);
+    let v = run_checks(&node, &p);
     let summary = report::summary(&v.checks);
     let mut r = Response::new(false)
         .set(

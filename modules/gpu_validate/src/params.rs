@@ -9,27 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ansible_module::{Kind, Module, ModuleSpec, Opt};
+use ansible_module::{choice, Choice, Kind, Module, ModuleSpec, Opt};
 use anyhow::{bail, Result};
+use node_facts::containerd::{CONFIG, NVIDIA_RUNTIME};
+use node_facts::{kubelet, version};
 
 use crate::report::FailOn;
 use crate::{cdi, container, containerd, device_nodes, driver, pci, smi, toolkit};
-
-/// A parameter that takes one of a fixed set of words. The spec's `choices` are made from [`Choice::ALL`], so
-/// the words Ansible accepts and the ones the code understands cannot drift apart.
-pub trait Choice: Copy + PartialEq + 'static {
-    /// Every value, in the order the spec lists them.
-    const ALL: &'static [Self];
-    /// The word a playbook writes.
-    fn as_str(self) -> &'static str;
-    fn parse(word: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|c| c.as_str() == word)
-    }
-    /// The words of [`Choice::ALL`], for the spec's `choices` and for messages.
-    fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|c| c.as_str()).collect()
-    }
-}
 
 /// One check of the module (a value of `checks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,19 +61,21 @@ impl Choice for CheckId {
 const NAME_ALIASES: &[&str] = &["runtime_name"];
 const PATH_ALIASES: &[&str] = &["containerd_config"];
 
-/// The module's argument spec.
+/// The module's argument spec: the one place of the defaults; choices are made from the enums
+/// ([`Choice`]).
 pub fn spec() -> ModuleSpec {
     ModuleSpec::new(vec![
         // No default here: it depends on smoke_image (Params::from_module).
-        Opt::list("checks", Kind::Str).choices(&CheckId::names()),
+        Opt::list("checks", Kind::Str).choices_of::<CheckId>(),
         Opt::int("expected_gpu_count"),
-        Opt::str("min_driver_version").default("470.82.01"),
-        Opt::str("name").default("nvidia").aliases(NAME_ALIASES),
-        Opt::path("path")
-            .default("/etc/containerd/config.toml")
-            .aliases(PATH_ALIASES),
+        Opt::str("min_driver_version").default(version::MIN_DRIVER),
+        Opt::str("name")
+            .default(NVIDIA_RUNTIME)
+            .aliases(NAME_ALIASES),
+        Opt::path("path").default(CONFIG).aliases(PATH_ALIASES),
+        Opt::path("kubelet_config").default(kubelet::CONFIG),
         Opt::str("fail_on")
-            .choices(&FailOn::names())
+            .choices_of::<FailOn>()
             .default(FailOn::Error.as_str()),
         Opt::path("sysroot").default("/"),
         Opt::path("nvidia_smi_path"),
@@ -109,6 +97,8 @@ pub struct Params {
     pub runtime_name: String,
     /// `path`: containerd's config file, a path on the node (under `sysroot`).
     pub containerd_config: PathBuf,
+    /// The kubelet's config file, a path on the node (under `sysroot`), read for its cgroup driver.
+    pub kubelet_config: PathBuf,
     pub fail_on: FailOn,
     /// The root under which the node is read: `/` on a live node.
     pub sysroot: PathBuf,
@@ -151,7 +141,12 @@ impl Params {
                 m.given_str("path")?,
             )
             .map_err(anyhow::Error::msg)?,
-            fail_on: choice("fail_on", m.given_str("fail_on")?)?,
+            kubelet_config: node_facts::path::absolute(
+                "kubelet_config",
+                m.given_str("kubelet_config")?,
+            )
+            .map_err(anyhow::Error::msg)?,
+            fail_on: m.choice("fail_on")?,
             sysroot: node_facts::path::absolute("sysroot", m.given_str("sysroot")?)
                 .map_err(anyhow::Error::msg)?,
             nvidia_smi_path: m
@@ -201,19 +196,6 @@ fn given_as(m: &Module, name: &'static str, aliases: &[&'static str]) -> &'stati
         .unwrap_or(name)
 }
 
-/// A choice parameter's word as its enum. Validation has checked it against the same list, so an unknown word
-/// means the spec and the enum disagree.
-fn choice<C: Choice>(option: &str, word: &str) -> Result<C> {
-    C::parse(word).ok_or_else(|| {
-        anyhow::anyhow!(
-            "{} must be one of {}, got {:?}",
-            option,
-            C::names().join(", "),
-            word
-        )
-    })
-}
-
 /// `checks` as given: at least one, each known; they run once each, in their own order.
 fn checks(given: &[String]) -> Result<Vec<CheckId>> {
     if given.is_empty() {
@@ -225,7 +207,7 @@ fn checks(given: &[String]) -> Result<Vec<CheckId>> {
     }
     let mut wanted = Vec::new();
     for word in given {
-        wanted.push(choice::<CheckId>("checks", word)?);
+        wanted.push(choice::parse::<CheckId>("checks", word)?);
     }
     Ok(CheckId::ALL
         .iter()
@@ -346,6 +328,7 @@ mod tests {
             Path::new("/etc/containerd/config.toml")
         );
         assert_eq!(p.min_driver_version, "470.82.01");
+        assert_eq!(p.kubelet_config, Path::new("/var/lib/kubelet/config.yaml"));
         assert_eq!(p.fail_on, FailOn::Error);
         assert_eq!(p.sysroot, Path::new("/"));
         assert_eq!(p.timeout, Duration::from_secs(60));
@@ -441,7 +424,7 @@ mod tests {
     /// Every path parameter follows node_facts::path's one rule, and the error names the parameter.
     #[test]
     fn paths_must_be_absolute_without_dotdot_or_nul() {
-        for option in ["path", "sysroot", "nvidia_smi_path"] {
+        for option in ["path", "kubelet_config", "sysroot", "nvidia_smi_path"] {
             for (bad, says) in [
                 ("../bin/x", "must be an absolute path, got"),
                 ("x", "must be an absolute path, got"),

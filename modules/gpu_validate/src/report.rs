@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::params::Choice;
+use ansible_module::Choice;
 
 /// How a check ended. `Skip` means the check does not apply here (never "could not look").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

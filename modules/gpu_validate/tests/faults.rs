@@ -389,6 +389,35 @@ fn fault_13_systemd_cgroup_differs_from_the_kubelet() {
     );
 }
 
+/// `kubelet_config` names the kubelet's config where it is not kubeadm's path, as containerd_runtime's option of
+/// the same name does: the cgroup driver is read from there, and only there.
+#[test]
+fn kubelet_config_names_where_the_kubelets_driver_is_read() {
+    let node = FakeNode::configured();
+    let kubeadm = node.read("/var/lib/kubelet/config.yaml");
+    node.remove("/var/lib/kubelet/config.yaml");
+    node.write(
+        "/etc/kubernetes/kubelet/config.yaml",
+        &kubeadm.replace("cgroupDriver: systemd", "cgroupDriver: cgroupfs"),
+    );
+    // Not given: kubeadm's path has no file, and the detail says where it looked.
+    let out = node.run(json!({}));
+    assert_eq!(status(&out, "containerd"), "pass", "{}", statuses(&out));
+    let d = check(&out, "containerd")["detail"].as_str().unwrap();
+    assert!(
+        d.contains("no kubelet config at /var/lib/kubelet/config.yaml"),
+        "{}",
+        d
+    );
+    // Given: the file there is read, and its driver differs from the runtime's.
+    let out = node.run(json!({"kubelet_config": "/etc/kubernetes/kubelet/config.yaml"}));
+    assert_fails(
+        &out,
+        "containerd",
+        "runtime 'nvidia' has SystemdCgroup = true but the kubelet's cgroupDriver is cgroupfs",
+    );
+}
+
 /// The NVIDIA runtime's own config as the real toolkit 1.17.0 writes it (mode "auto"), from tests/data.
 const RUNTIME_CONFIG: &str = include_str!("data/nvidia-container-runtime-config.toml");
 

@@ -3,8 +3,9 @@
 
 mod common;
 
+use ansible_module::Choice;
 use common::{check, recorded_query_line, status, statuses, FakeNode};
-use gpu_validate::{CheckId, Choice};
+use gpu_validate::CheckId;
 use serde_json::json;
 
 #[test]

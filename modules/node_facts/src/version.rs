@@ -4,6 +4,10 @@
 
 use std::cmp::Ordering;
 
+/// The oldest NVIDIA driver accepted unless `min_driver_version` says otherwise: the default of that option
+/// in both modules that take it, `nvidia_toolkit` and `gpu_validate`.
+pub const MIN_DRIVER: &str = "470.82.01";
+
 /// Compares two dotted versions numerically, part by part. A missing part counts as 0 (`535` equals
 /// `535.0.0`), and so does a part that is not a plain number (`x`, `04-1`, an empty part).
 pub fn compare(a: &str, b: &str) -> Ordering {

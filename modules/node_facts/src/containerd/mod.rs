@@ -9,6 +9,14 @@ pub mod merge;
 
 use std::fmt;
 
+/// Where containerd reads its config when not told otherwise (`containerd --config`): the default of both
+/// modules' `path`.
+pub const CONFIG: &str = "/etc/containerd/config.toml";
+
+/// The runtime name NVIDIA's `nvidia-ctk runtime configure` gives the NVIDIA runtime, and the RuntimeClass
+/// handler GPU pods name: the default of both modules' `name`.
+pub const NVIDIA_RUNTIME: &str = "nvidia";
+
 /// How a containerd release loads imported files. Read from containerd's `LoadConfig`, `resolveImports` and
 /// `mergeConfig` (1.x: `services/server/config`, 2.x: `cmd/containerd/server/config`) and checked with
 /// `containerd config dump` of Debian's containerd 1.6.20, 1.7.24 and 2.1.9.
