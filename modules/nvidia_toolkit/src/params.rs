@@ -1,9 +1,10 @@
-//! The module's options: declared for Ansible's validation, then read into one typed, checked struct.
+//! The module's options: the argument spec (the one place of their defaults; choices made from the enums below,
+//! [`Choice`]), then read into one typed, checked struct.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ansible_module::{Kind, Module, ModuleSpec, Opt};
+use ansible_module::{Choice, Kind, Module, ModuleSpec, Opt};
 use anyhow::{bail, Result};
 
 use crate::key;
@@ -22,31 +23,33 @@ pub const DEFAULT_PACKAGES: [&str; 4] = [
 pub fn spec() -> ModuleSpec {
     ModuleSpec::new(vec![
         Opt::str("state")
-            .default("present")
-            .choices(&["present", "latest", "absent"]),
+            .default(State::Present.as_str())
+            .choices_of::<State>(),
         Opt::str("version"),
         Opt::list("packages", Kind::Str).default(DEFAULT_PACKAGES.to_vec()),
         Opt::str("repo_url"),
         Opt::str("channel")
-            .default("stable")
-            .choices(&["stable", "experimental"]),
+            .default(Channel::Stable.as_str())
+            .choices_of::<Channel>(),
         Opt::str("key"),
         Opt::str("fingerprint").default(NVIDIA_FINGERPRINT),
         Opt::path("keyring_path"),
         Opt::path("list_path"),
         Opt::str("conflicts")
-            .default("remove")
-            .choices(&["remove", "fail"]),
+            .default(Conflicts::Remove.as_str())
+            .choices_of::<Conflicts>(),
         Opt::bool("hold"),
         Opt::int("lock_timeout").default(120),
-        Opt::str("min_driver_version").default("470.82.01"),
+        Opt::str("min_driver_version").default(node_facts::version::MIN_DRIVER),
         Opt::str("driver_check")
-            .default("warn")
-            .choices(&["required", "warn", "skip"]),
+            .default(DriverCheck::Warn.as_str())
+            .choices_of::<DriverCheck>(),
     ])
     .supports_check_mode()
 }
 
+/// `state`: the toolkit installed (the pinned `version`, else completed at the installed one), at the
+/// repository's newest version, or removed with its list file and keyring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Present,
@@ -54,11 +57,70 @@ pub enum State {
     Absent,
 }
 
+impl Choice for State {
+    const ALL: &'static [State] = &[State::Present, State::Latest, State::Absent];
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Present => "present",
+            State::Latest => "latest",
+            State::Absent => "absent",
+        }
+    }
+}
+
+/// `channel`: which of NVIDIA's repositories the default `repo_url` points at (its path holds the word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Stable,
+    Experimental,
+}
+
+impl Choice for Channel {
+    const ALL: &'static [Channel] = &[Channel::Stable, Channel::Experimental];
+    fn as_str(self) -> &'static str {
+        match self {
+            Channel::Stable => "stable",
+            Channel::Experimental => "experimental",
+        }
+    }
+}
+
+/// `conflicts`: what to do with other list files for the same repository (remove them, or fail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflicts {
+    Remove,
+    Fail,
+}
+
+impl Choice for Conflicts {
+    const ALL: &'static [Conflicts] = &[Conflicts::Remove, Conflicts::Fail];
+    fn as_str(self) -> &'static str {
+        match self {
+            Conflicts::Remove => "remove",
+            Conflicts::Fail => "fail",
+        }
+    }
+}
+
+/// `driver_check`: no loaded driver, or one older than `min_driver_version`, fails the run before anything
+/// changes, warns, or is not looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriverCheck {
     Required,
     Warn,
     Skip,
+}
+
+impl Choice for DriverCheck {
+    const ALL: &'static [DriverCheck] =
+        &[DriverCheck::Required, DriverCheck::Warn, DriverCheck::Skip];
+    fn as_str(self) -> &'static str {
+        match self {
+            DriverCheck::Required => "required",
+            DriverCheck::Warn => "warn",
+            DriverCheck::Skip => "skip",
+        }
+    }
 }
 
 /// Every option, typed and checked.
@@ -84,11 +146,7 @@ pub struct Params {
 
 impl Params {
     pub fn from_module(m: &Module) -> Result<Params> {
-        let state = match m.given_str("state")? {
-            "latest" => State::Latest,
-            "absent" => State::Absent,
-            _ => State::Present,
-        };
+        let state: State = m.choice("state")?;
         let version = m.str("version").map(str::trim).filter(|v| !v.is_empty());
         if let Some(v) = version {
             if !is_package_version(v) {
@@ -108,12 +166,12 @@ impl Params {
         if let Some(bad) = packages.iter().find(|p| !is_package_name(p)) {
             bail!("'{}' is not a valid package name", bad);
         }
-        let channel = m.given_str("channel")?;
+        let channel: Channel = m.choice("channel")?;
         let repo_url = match m.str("repo_url").map(str::trim).filter(|u| !u.is_empty()) {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!(
                 "https://nvidia.github.io/libnvidia-container/{}/deb/$(ARCH)",
-                channel
+                channel.as_str()
             ),
         };
         if repo_url
@@ -151,20 +209,14 @@ impl Params {
                 .str("key")
                 .filter(|k| !k.trim().is_empty())
                 .map(String::from),
-            fingerprint: key::normalize_fingerprint(
-                m.str("fingerprint").unwrap_or(NVIDIA_FINGERPRINT),
-            )?,
+            fingerprint: key::normalize_fingerprint(m.given_str("fingerprint")?)?,
             keyring_path: checked_path(m, "keyring_path")?,
             list_path: checked_path(m, "list_path")?,
-            remove_conflicts: m.str("conflicts") != Some("fail"),
+            remove_conflicts: m.choice::<Conflicts>("conflicts")? == Conflicts::Remove,
             hold: m.get("hold").and_then(serde_json::Value::as_bool),
             lock_timeout: Duration::from_secs(timeout as u64),
             min_driver_version,
-            driver_check: match m.str("driver_check") {
-                Some("required") => DriverCheck::Required,
-                Some("skip") => DriverCheck::Skip,
-                _ => DriverCheck::Warn,
-            },
+            driver_check: m.choice("driver_check")?,
         })
     }
 }
@@ -213,6 +265,49 @@ mod tests {
             unreachable!()
         };
         Module::from_args("nvidia_toolkit", &spec(), args).unwrap()
+    }
+
+    #[test]
+    fn choices_come_from_the_enums_and_read_back_as_them() {
+        let spec = spec().argument_spec();
+        for (option, words, default) in [
+            ("state", State::names(), "present"),
+            ("channel", Channel::names(), "stable"),
+            ("conflicts", Conflicts::names(), "remove"),
+            ("driver_check", DriverCheck::names(), "warn"),
+        ] {
+            assert_eq!(
+                spec[option]["choices"],
+                serde_json::json!(words),
+                "{option}"
+            );
+            assert_eq!(spec[option]["default"], default, "{option}");
+        }
+        let p = Params::from_module(&module(serde_json::json!({}))).unwrap();
+        assert_eq!(
+            (p.state, p.remove_conflicts, p.driver_check),
+            (State::Present, true, DriverCheck::Warn)
+        );
+        assert_eq!(p.min_driver_version, "470.82.01");
+        assert_eq!(p.fingerprint, NVIDIA_FINGERPRINT);
+        assert!(p.repo_url.contains("/stable/"), "{}", p.repo_url);
+        let p = Params::from_module(&module(serde_json::json!({
+            "state": "absent", "channel": "experimental", "conflicts": "fail", "driver_check": "skip",
+        })))
+        .unwrap();
+        assert_eq!(
+            (p.state, p.remove_conflicts, p.driver_check),
+            (State::Absent, false, DriverCheck::Skip)
+        );
+        assert!(p.repo_url.contains("/experimental/"), "{}", p.repo_url);
+        let p = Params::from_module(&module(
+            serde_json::json!({"state": "latest", "driver_check": "required"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (p.state, p.driver_check),
+            (State::Latest, DriverCheck::Required)
+        );
     }
 
     #[test]
