@@ -13,14 +13,12 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pylib"))
+from checks import Tally  # noqa: E402
+
 EXAMPLES = Path("examples")
-failures = []
-
-
-def check(what, ok):
-    print(("   ok   " if ok else "   FAIL ") + what)
-    if not ok:
-        failures.append(what)
+tally = Tally("examples")
+check = tally.check
 
 
 def objects(name):
@@ -144,5 +142,4 @@ lint()
 schemas(sys.argv[1:] or ["1.37.0"])
 schema_rejects((sys.argv[1:] or ["1.37.0"])[0])
 referenced()
-print(f"examples: {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(tally.finish())

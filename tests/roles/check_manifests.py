@@ -10,14 +10,12 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pylib"))
+from checks import Tally  # noqa: E402
+
 variant, folder = sys.argv[1], Path(sys.argv[2])
-failures = []
-
-
-def check(what, ok):
-    print(("   ok   " if ok else "   FAIL ") + what)
-    if not ok:
-        failures.append(what)
+tally = Tally(f"manifest content checks ({variant})")
+check = tally.check
 
 
 def docs(name):
@@ -201,5 +199,4 @@ elif variant == "device_plugin":
 else:
     sys.exit(f"unknown variant {variant}")
 
-print(f"manifest content checks ({variant}): {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(tally.finish())
