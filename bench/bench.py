@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from sent_count import read_count  # bench/ is this script's folder, so it is on sys.path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LIBRARY = os.path.join(ROOT, "library")
@@ -340,14 +342,6 @@ def section_ssh(ctx):
               "cache); per task = (play - empty play) / tasks. Sent per task = controller-to-node bytes through "
               "the connection (ssh framing included), averaged over the play.",
               ["added RTT", "task", "play", "per task", "vs stat", "sent per task", "result"], rows)
-
-
-def read_count(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except FileNotFoundError:
-        return 0
 
 
 # ---------------------------------------------------------------------------------------------------- podman

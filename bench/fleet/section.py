@@ -27,10 +27,12 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import nodes as fleet_nodes  # noqa: E402
-
 BENCH = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, BENCH)
+import nodes as fleet_nodes  # noqa: E402
+from sent_count import read_count  # noqa: E402
+
 ROOT = os.path.dirname(BENCH)
 FLOWS = {"gpu_node role": os.path.join(ROOT, "molecule/resources/converge.yml"),
          "ansible.builtin twin": os.path.join(BENCH, "role/builtin.yml")}
@@ -188,14 +190,6 @@ def own_cpu(pid):
     except (FileNotFoundError, ProcessLookupError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def read_count(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except FileNotFoundError:
-        return 0
 
 
 def plan(counts, rtts):
