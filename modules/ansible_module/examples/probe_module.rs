@@ -88,7 +88,7 @@ fn write(m: &Module, path: &Path) -> anyhow::Result<Response> {
             }
         }
         match after_text {
-            Some(text) => safe_file::write_atomic(path, text.as_bytes(), NewFile { mode: 0o644 })?,
+            Some(text) => safe_file::write_atomic(path, text.as_bytes(), NewFile::default())?,
             None => safe_file::remove(path)?,
         }
     }

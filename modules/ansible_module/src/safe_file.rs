@@ -157,11 +157,21 @@ fn parent_dir(path: &Path) -> PathBuf {
 #[derive(Debug, Clone, Copy)]
 pub struct NewFile {
     pub mode: u32,
+    /// `(uid, gid)` to give it; `None`: the writing process's. A file put back after it was removed takes the
+    /// owner it had.
+    pub owner: Option<(u32, u32)>,
+}
+
+impl NewFile {
+    /// A new file of `mode`, owned by the writing process.
+    pub fn with_mode(mode: u32) -> NewFile {
+        NewFile { mode, owner: None }
+    }
 }
 
 impl Default for NewFile {
     fn default() -> Self {
-        NewFile { mode: 0o644 }
+        NewFile::with_mode(0o644)
     }
 }
 
@@ -193,7 +203,17 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_file: NewFile) -> Result<(
                 .map_err(io::Error::from)?;
                 f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
             }
-            None => f.set_permissions(fs::Permissions::from_mode(new_file.mode))?,
+            None => {
+                if let Some((uid, gid)) = new_file.owner {
+                    nix::unistd::fchown(
+                        &*f,
+                        Some(nix::unistd::Uid::from_raw(uid)),
+                        Some(nix::unistd::Gid::from_raw(gid)),
+                    )
+                    .map_err(io::Error::from)?;
+                }
+                f.set_permissions(fs::Permissions::from_mode(new_file.mode))?
+            }
         }
         f.sync_all()
     };

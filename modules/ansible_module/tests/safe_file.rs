@@ -34,7 +34,7 @@ fn replace_keeps_owner_group_and_mode() {
         chown(&path, Some(1234), Some(2345)).unwrap();
     }
     let before = fs::metadata(&path).unwrap();
-    write_atomic(&path, b"new contents\n", NewFile { mode: 0o600 }).unwrap();
+    write_atomic(&path, b"new contents\n", NewFile::with_mode(0o600)).unwrap();
     let after = fs::metadata(&path).unwrap();
     assert_eq!(fs::read(&path).unwrap(), b"new contents\n");
     assert_eq!(after.mode() & 0o7777, 0o640, "mode kept");
@@ -57,9 +57,35 @@ fn replace_keeps_owner_group_and_mode() {
 fn a_new_file_gets_the_requested_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fresh");
-    write_atomic(&path, b"x", NewFile { mode: 0o600 }).unwrap();
+    write_atomic(&path, b"x", NewFile::with_mode(0o600)).unwrap();
     assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o600);
     assert_eq!(read_optional(&dir.path().join("missing")).unwrap(), None);
+}
+
+/// A file put back after it was removed is made with the owner it had. Only root can give a file away; anyone
+/// else asks for their own ids, which still goes through fchown.
+#[test]
+fn a_new_file_gets_the_requested_owner() {
+    let owner = if is_root() {
+        (1234, 2345)
+    } else {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restored");
+    let how = NewFile {
+        mode: 0o640,
+        owner: Some(owner),
+    };
+    write_atomic(&path, b"x", how).unwrap();
+    let m = fs::metadata(&path).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777),
+        (owner.0, owner.1, 0o640)
+    );
 }
 
 #[test]

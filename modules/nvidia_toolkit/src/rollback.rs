@@ -1,14 +1,15 @@
 //! File changes that are undone when a later step fails: a run that cannot finish (a bad signature, a
 //! package that does not install) leaves the keyring, the list and any old list files as they were.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ansible_module::safe_file::{self, NewFile};
 use anyhow::Result;
 
-/// A file's contents and permission bits before the change; `None` when it did not exist.
-type Before = Option<(Vec<u8>, u32)>;
+/// A file's contents, and how to make it again (its permission bits and owner), before the change; `None` when
+/// it did not exist.
+type Before = Option<(Vec<u8>, NewFile)>;
 
 /// The files changed so far, with what they held before.
 #[derive(Default)]
@@ -21,8 +22,12 @@ impl FileChanges {
         let target = safe_file::write_target(path)?;
         let before = match safe_file::read_optional(&target)? {
             Some(bytes) => {
-                let mode = std::fs::metadata(&target)?.permissions().mode() & 0o7777;
-                Some((bytes, mode))
+                let meta = std::fs::metadata(&target)?;
+                let how = NewFile {
+                    mode: meta.mode() & 0o7777,
+                    owner: Some((meta.uid(), meta.gid())),
+                };
+                Some((bytes, how))
             }
             None => None,
         };
@@ -36,7 +41,7 @@ impl FileChanges {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        safe_file::write_atomic(path, contents, NewFile { mode })
+        safe_file::write_atomic(path, contents, NewFile::with_mode(mode))
     }
 
     /// Removes `path`, remembering its contents.
@@ -50,9 +55,9 @@ impl FileChanges {
         let mut problems = Vec::new();
         for (path, before) in self.undo.into_iter().rev() {
             let result = match before {
-                Some((bytes, mode)) => {
+                Some((bytes, how)) => {
                     let _ = safe_file::remove(&path);
-                    safe_file::write_atomic(&path, &bytes, NewFile { mode })
+                    safe_file::write_atomic(&path, &bytes, how)
                 }
                 None => safe_file::remove(&path),
             };
@@ -67,6 +72,7 @@ impl FileChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn rollback_restores_contents_modes_and_absence() {
