@@ -1,6 +1,6 @@
 //! One run's decision: [`plan`] reads the node (the config, the drop-in, the kubelet's config, what
 //! containerd answers) and decides what each file must become, which files are written in which order, and
-//! how candidates are validated. It writes nothing; [`crate::apply`] does, [`crate::report`] answers Ansible.
+//! how each candidate is checked before it replaces a file (the `validate` option). It writes nothing; [`crate::apply`] does, [`crate::report`] answers Ansible.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use node_facts::containerd::{imports, layout, Rules};
 use node_facts::kubelet;
 
-use crate::containerd::{Installed, Validate};
+use crate::containerd::{CandidateCheck, Installed};
 use crate::other_writers;
 use crate::params::Params;
 use crate::plan::{self, Base, FileChange, Options, Plan, State};
@@ -49,8 +49,8 @@ pub struct Change {
     /// The options planned with, containerd's answers filled in.
     pub options: Options,
     pub plan: Plan,
-    /// How each candidate is checked before it replaces a file.
-    pub validate: Validate,
+    /// How each candidate is checked before it replaces a file (the `validate` option, resolved).
+    pub candidate_check: CandidateCheck,
     /// Back up each changed file that existed.
     pub backup: bool,
     /// Warnings of the run (the plan's own are in `plan.warnings`).
@@ -150,18 +150,18 @@ pub fn plan(
         }
     }
 
-    let validate = match params.validate.as_str() {
+    let candidate_check = match params.validate.as_str() {
         "auto" => containerd
-            .map(|c| Validate::Containerd(c.program().to_path_buf()))
-            .unwrap_or(Validate::None),
-        "none" | "" => Validate::None,
-        cmd => Validate::Command(cmd.to_string()),
+            .map(|c| CandidateCheck::ConfigDump(c.program().to_path_buf()))
+            .unwrap_or(CandidateCheck::None),
+        "none" | "" => CandidateCheck::None,
+        cmd => CandidateCheck::Command(cmd.to_string()),
     };
     Ok(Change {
         targets: targets.clone(),
         options: opts,
         plan,
-        validate,
+        candidate_check,
         backup: params.backup,
         warnings,
     })
@@ -363,8 +363,8 @@ mod tests {
         assert_eq!(change.plan.config_version, 3);
         assert_eq!(change.plan.base, Base::ContainerdDefaults);
         assert_eq!(
-            change.validate,
-            Validate::Containerd("/usr/bin/containerd".into())
+            change.candidate_check,
+            CandidateCheck::ConfigDump("/usr/bin/containerd".into())
         );
         // No kubelet config: the run says SystemdCgroup could not be taken from it.
         assert!(
@@ -385,7 +385,7 @@ mod tests {
             (change.plan.config_version, change.plan.base.clone()),
             (2, Base::Nothing)
         );
-        assert_eq!(change.validate, Validate::None);
+        assert_eq!(change.candidate_check, CandidateCheck::None);
     }
 
     #[test]

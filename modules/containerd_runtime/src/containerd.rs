@@ -1,6 +1,7 @@
-//! The installed containerd: where it is, which version it is, its default config, and running a
-//! validation command (containerd's own `config dump`, or the caller's) on a candidate file. A run asks it
-//! through [`Installed`], so planning can be tested with recorded answers.
+//! The installed containerd: where it is, which version it is, its default config, and the check a candidate
+//! file passes before it replaces the real one (what the `validate` option asks for: containerd's own
+//! `config dump`, or the caller's command). A run asks containerd through [`Installed`], so planning can be
+//! tested with recorded answers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -101,7 +102,7 @@ impl Installed for Program {
     }
 }
 
-/// Splits a validate command into words: whitespace separates, single and double quotes group, a backslash
+/// Splits a `validate` command into words: whitespace separates, single and double quotes group, a backslash
 /// escapes the next character. No shell is involved, so no expansion of any kind happens.
 pub fn split_words(command: &str) -> Result<Vec<String>> {
     let mut words = Vec::new();
@@ -146,23 +147,23 @@ pub fn split_words(command: &str) -> Result<Vec<String>> {
     Ok(words)
 }
 
-/// How a candidate file is checked before it replaces the real one.
+/// How a candidate file is checked before it replaces the real one (the `validate` option, resolved).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Validate {
+pub enum CandidateCheck {
     /// Nothing is run.
     None,
     /// `containerd --config FILE config dump` with this containerd.
-    Containerd(PathBuf),
+    ConfigDump(PathBuf),
     /// The caller's command; `%s` is replaced by the candidate's path.
     Command(String),
 }
 
-/// Runs the validation on `candidate`; `Err` when it rejects it (its output quoted).
-pub fn validate(how: &Validate, candidate: &Path) -> Result<()> {
+/// Runs the check on `candidate`; `Err` when it rejects it (its output quoted).
+pub fn check_candidate(how: &CandidateCheck, candidate: &Path) -> Result<()> {
     let file = candidate.to_string_lossy();
     let (program, args): (PathBuf, Vec<String>) = match how {
-        Validate::None => return Ok(()),
-        Validate::Containerd(bin) => (
+        CandidateCheck::None => return Ok(()),
+        CandidateCheck::ConfigDump(bin) => (
             bin.clone(),
             vec![
                 "--config".into(),
@@ -171,7 +172,7 @@ pub fn validate(how: &Validate, candidate: &Path) -> Result<()> {
                 "dump".into(),
             ],
         ),
-        Validate::Command(cmd) => {
+        CandidateCheck::Command(cmd) => {
             if !cmd.contains("%s") {
                 bail!("validate must contain %s (the candidate file): {}", cmd);
             }

@@ -29,27 +29,31 @@ use std::path::Path;
 use std::time::Duration;
 
 use ansible_module::safe_file::DirLock;
-use ansible_module::{Kind, Module, ModuleSpec, Opt, Response};
+use ansible_module::{Choice, Kind, Module, ModuleSpec, Opt, Response};
 use anyhow::{Context as _, Result};
 
 pub use edit::RuntimeSpec;
 pub use plan::{FileChange, Options, Plan, State};
 
+use node_facts::containerd::{CONFIG, NVIDIA_RUNTIME};
 use node_facts::kubelet;
 
-/// The module's argument spec.
+/// The module's argument spec: the one place of the defaults. `name` and `path` take the aliases gpu_validate
+/// takes for the same things (`runtime_name`, `containerd_config`), so one set of variables feeds both modules.
 pub fn spec() -> ModuleSpec {
     let runtime = ModuleSpec::new(vec![
         Opt::str("name").required(),
         Opt::str("binary_path").required(),
     ]);
     ModuleSpec::new(vec![
-        Opt::path("path").default("/etc/containerd/config.toml"),
+        Opt::path("path")
+            .default(CONFIG)
+            .aliases(&["containerd_config"]),
         Opt::str("name")
-            .default("nvidia")
+            .default(NVIDIA_RUNTIME)
             .aliases(&["runtime_name"]),
         Opt::str("binary_path").default("/usr/bin/nvidia-container-runtime"),
-        Opt::str("runtime_type").default("io.containerd.runc.v2"),
+        Opt::str("runtime_type").default(plan::DEFAULT_RUNTIME_TYPE),
         Opt::bool("set_as_default").default(false),
         Opt::bool("enable_cdi")
             .default(false)
@@ -59,8 +63,8 @@ pub fn spec() -> ModuleSpec {
         Opt::int("config_version"),
         Opt::path("drop_in_path"),
         Opt::str("state")
-            .default("present")
-            .choices(&["present", "absent"]),
+            .default(State::Present.as_str())
+            .choices_of::<State>(),
         Opt::bool("backup").default(false),
         Opt::str("validate").default("auto"),
         Opt::path("kubelet_config").default(kubelet::CONFIG),

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use serde_json::Value as Json;
 
 use crate::edit::RuntimeSpec;
-use crate::plan::{Options, State};
+use crate::plan::Options;
 
 /// Every parameter, checked and typed.
 #[derive(Debug, Clone)]
@@ -58,10 +58,7 @@ impl Params {
         options.enable_cdi = m.bool("enable_cdi");
         options.extra_runtimes = extra_runtimes;
         options.container_annotations = m.str_list("container_annotations");
-        options.state = match m.given_str("state")? {
-            "absent" => State::Absent,
-            _ => State::Present,
-        };
+        options.state = m.choice("state")?;
         Ok(Params {
             path,
             drop_in_path,
@@ -69,7 +66,7 @@ impl Params {
             options,
             backup: m.bool("backup"),
             validate: m.given_str("validate")?.to_string(),
-            kubelet_config: PathBuf::from(m.given_str("kubelet_config")?),
+            kubelet_config: check_file_path("kubelet_config", m.given_str("kubelet_config")?)?,
         })
     }
 }
@@ -95,7 +92,7 @@ pub fn check_runtime_name(option: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An absolute file path with no NUL byte and no `..` step (`path`, `drop_in_path`): the rule every module
+/// An absolute file path with no NUL byte and no `..` step (`path`, `drop_in_path`, `kubelet_config`): the rule every module
 /// applies to a path parameter, [`node_facts::path::absolute`].
 pub fn check_file_path(option: &str, path: &str) -> Result<PathBuf> {
     node_facts::path::absolute(option, path).map_err(anyhow::Error::msg)

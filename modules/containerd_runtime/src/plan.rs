@@ -1,6 +1,7 @@
 //! Planning: from the text of the config (and of the drop-in) and the options, the exact text each file
 //! must end with. Pure functions: no file system, no processes; the module and the tests call them.
 
+use ansible_module::Choice;
 use anyhow::{bail, Result};
 use serde_json::Value as Json;
 use toml_edit::{DocumentMut, Item};
@@ -9,12 +10,26 @@ use crate::edit::{self, RuntimeSpec};
 use crate::toml_tree;
 use node_facts::containerd::layout::{self, Layout};
 
-/// `present` registers the runtimes; `absent` removes them.
+/// `present` registers the runtimes; `absent` removes them (the `state` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Present,
     Absent,
 }
+
+impl Choice for State {
+    const ALL: &'static [State] = &[State::Present, State::Absent];
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Present => "present",
+            State::Absent => "absent",
+        }
+    }
+}
+
+/// The `runtime_type` a runtime gets when neither its table nor its base has one (the option's default): runc's
+/// shim, which NVIDIA's runtime runs under.
+pub const DEFAULT_RUNTIME_TYPE: &str = "io.containerd.runc.v2";
 
 /// What to do, already validated and defaulted (the module's parameters, minus paths and validation).
 #[derive(Debug, Clone)]
@@ -51,7 +66,7 @@ impl Options {
         Options {
             name: name.to_string(),
             binary_path: binary_path.to_string(),
-            runtime_type: "io.containerd.runc.v2".to_string(),
+            runtime_type: DEFAULT_RUNTIME_TYPE.to_string(),
             set_as_default: false,
             enable_cdi: false,
             extra_runtimes: Vec::new(),

@@ -449,6 +449,14 @@ fn bad_parameters_are_refused_before_anything_is_touched() {
             "config_version",
         ),
         (json!({"drop_in_path": "conf.d/99-nvidia.toml"}), "absolute"),
+        (
+            json!({"kubelet_config": "kubelet/config.yaml"}),
+            "kubelet_config must be an absolute path",
+        ),
+        (
+            json!({"state": "removed"}),
+            "value of state must be one of: present, absent, got: removed",
+        ),
     ];
     for (args, wanted) in cases {
         let (d, path) = setup(Some(COMMENTED));
@@ -466,6 +474,19 @@ fn bad_parameters_are_refused_before_anything_is_touched() {
         assert_eq!(r["failed"], true, "{r}");
         assert!(r["msg"].as_str().unwrap().contains("absolute"), "{r}");
     }
+}
+
+/// gpu_validate's names for the config and the runtime work here too, so one set of variables feeds both.
+#[test]
+fn the_names_gpu_validate_takes_are_aliases() {
+    let (_d, path) = setup(Some(COMMENTED));
+    let r = run(json!({"containerd_config": path, "runtime_name": "nvidia-cdi"}));
+    assert_eq!(r["changed"], true, "{r}");
+    assert_eq!(r["path"], json!(path), "{r}");
+    let data = parsed(&fs::read_to_string(&path).unwrap());
+    let runtimes = &data["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"];
+    assert!(runtimes["nvidia-cdi"].is_object(), "{runtimes}");
+    assert!(runtimes.get("nvidia").is_none(), "{runtimes}");
 }
 
 #[test]
