@@ -19,8 +19,7 @@ sandbox_up() {
 
   [ -x "$root/tests/aptrepo/build" ] || die "the sandbox needs tests/aptrepo/build (the local signed repository)"
   echo "   local signed repository (stand-in packages for NVIDIA's)"
-  "$root/tests/aptrepo/build" >&2
-  repo=$CACHE/aptrepo
+  repo=$("$root/tests/aptrepo/build")
   fingerprint=$(cat "$repo/fingerprint")
 
   local image
