@@ -225,7 +225,7 @@ run_version() {
   expect "containerd $version legacy: the module run succeeded (ansible: $val_status)" test "$val_status" = SUCCESS
 
   step "containerd $version: handler runc gives no GPU"
-  validate "runc" "{\"checks\": [\"container\"], \"smoke_image\": \"$SMOKE\", \"runtime_name\": \"runc\", \"fail_on\": \"never\"}"
+  validate "runc" "{\"checks\": [\"container\"], \"smoke_image\": \"$SMOKE\", \"name\": \"runc\", \"fail_on\": \"never\"}"
   expect "containerd $version: the container check fails under runc with 'no GPU in the container'" \
     result_of "c['container']['status'] == 'fail' and c['container']['detail'].startswith('no GPU in the container: ')"
   crictl_run runc
