@@ -19,8 +19,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             sysroot=dict(type="path", default="/"),
-            runtime_name=dict(type="str", default="nvidia"),
-            containerd_config=dict(type="path", default="/etc/containerd/config.toml"),
+            # gpu_validate's names and aliases (modules/gpu_validate/gpu_validate.yml), so a task runs either.
+            name=dict(type="str", default="nvidia", aliases=["runtime_name"]),
+            path=dict(type="path", default="/etc/containerd/config.toml", aliases=["containerd_config"]),
         ),
         supports_check_mode=True,
     )
@@ -33,9 +34,9 @@ def main():
             gpus.append({"address": os.path.basename(dev), "driver": driver})
     version = read(os.path.join(root, "proc/driver/nvidia/version")) or ""
     nodes = [n for n in ("nvidiactl", "nvidia-uvm", "nvidia0") if os.path.exists(os.path.join(root, "dev", n))]
-    config = read(os.path.join(root, module.params["containerd_config"].lstrip("/"))) or ""
-    runtime = ('runtimes.%s]' % module.params["runtime_name"]) in config or \
-        ('runtimes."%s"]' % module.params["runtime_name"]) in config
+    config = read(os.path.join(root, module.params["path"].lstrip("/"))) or ""
+    runtime = ('runtimes.%s]' % module.params["name"]) in config or \
+        ('runtimes."%s"]' % module.params["name"]) in config
     module.exit_json(changed=False, gpus=gpus, driver=version.splitlines()[0] if version else None,
                      device_nodes=nodes, runtime_configured=runtime)
 
