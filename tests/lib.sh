@@ -22,6 +22,8 @@ mkdir -p "$CACHE"
   MOLECULE_PINS=("ansible-core==$ANSIBLE_NEWEST" "ansible==$ANSIBLE_PACKAGE_VERSION" "molecule==26.10.0"
     "molecule-plugins[podman]==26.10.12")
   RUFF_PIN=ruff==0.14.0
+  # The Kubernetes versions rendered objects are validated against, newest first (kubernetes-validate's schemas).
+  KUBERNETES_VERSIONS=(1.37.0 1.35.0)
   # The Debian suites of the test nodes, each for the containerd it ships (sid's node is trixie with sid's
   # containerd, see tests/nodes/image). Every stage that runs per suite takes this list.
   SUITES=(bookworm trixie sid)
