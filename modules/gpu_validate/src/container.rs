@@ -216,7 +216,8 @@ fn no_gpu(r: &Request, what: &str) -> Check {
             r.runtime_name,
             if r.cdi {
                 "; with CDI, regenerate the spec (nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml) and use \
-                 an image with ldconfig (the spec's hook runs it inside)"
+                 an image with ldconfig and an /etc/ld.so.cache (the spec's hook updates the image's cache, and \
+                 leaves an image without one unable to find the driver's libraries)"
             } else {
                 ""
             }
