@@ -82,6 +82,31 @@ impl Apt {
     }
 }
 
+/// The two files of the repository, as they must be: the verified key at `keyring` and the list file at `list`
+/// that points apt at `repo_url` signed by that key.
+pub fn repo_files_at(
+    keyring: PathBuf,
+    list: PathBuf,
+    repo_url: &str,
+    key: &VerifiedKey,
+) -> Vec<RepoFile> {
+    let contents = list_contents(repo_url, &keyring).into_bytes();
+    vec![
+        RepoFile {
+            path: keyring,
+            contents: key.binary.clone(),
+            mode: 0o644,
+            binary: true,
+        },
+        RepoFile {
+            path: list,
+            contents,
+            mode: 0o644,
+            binary: false,
+        },
+    ]
+}
+
 /// The list file's text.
 pub fn list_contents(repo_url: &str, keyring: &Path) -> String {
     format!(
@@ -252,21 +277,7 @@ impl Backend for Apt {
     }
 
     fn repo_files(&self, p: &Params, key: &VerifiedKey) -> Vec<RepoFile> {
-        let keyring = self.keyring_path(p);
-        vec![
-            RepoFile {
-                path: keyring.clone(),
-                contents: key.binary.clone(),
-                mode: 0o644,
-                binary: true,
-            },
-            RepoFile {
-                path: self.list_path(p),
-                contents: list_contents(&p.repo_url, &keyring).into_bytes(),
-                mode: 0o644,
-                binary: false,
-            },
-        ]
+        repo_files_at(self.keyring_path(p), self.list_path(p), &p.repo_url, key)
     }
 
     fn managed_paths(&self, p: &Params) -> Vec<PathBuf> {

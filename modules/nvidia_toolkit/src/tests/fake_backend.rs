@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use crate::apt::list_contents;
+use crate::apt::repo_files_at;
 use crate::backend::{Backend, Conflict, Installed, RepoFile};
 use crate::key::VerifiedKey;
 use crate::params::Params;
@@ -83,6 +83,11 @@ impl FakeBackend {
         self.root.path().join(rel)
     }
 
+    /// Where this node's list file is (apt's place, under the temporary root).
+    pub fn list_path(&self) -> PathBuf {
+        self.path("sources.list.d/nvidia.list")
+    }
+
     /// Every call so far, and forgets them.
     pub fn take_calls(&self) -> Vec<Call> {
         self.calls.take()
@@ -101,28 +106,11 @@ impl Backend for FakeBackend {
     }
 
     fn repo_files(&self, p: &Params, key: &VerifiedKey) -> Vec<RepoFile> {
-        let keyring = self.keyring_path(p);
-        vec![
-            RepoFile {
-                path: keyring.clone(),
-                contents: key.binary.clone(),
-                mode: 0o644,
-                binary: true,
-            },
-            RepoFile {
-                path: self.path("sources.list.d/nvidia.list"),
-                contents: list_contents(&p.repo_url, &keyring).into_bytes(),
-                mode: 0o644,
-                binary: false,
-            },
-        ]
+        repo_files_at(self.keyring_path(p), self.list_path(), &p.repo_url, key)
     }
 
     fn managed_paths(&self, p: &Params) -> Vec<PathBuf> {
-        vec![
-            self.path("sources.list.d/nvidia.list"),
-            self.keyring_path(p),
-        ]
+        vec![self.list_path(), self.keyring_path(p)]
     }
 
     fn conflicts(&self, _: &Params) -> Result<Vec<Conflict>> {
@@ -151,7 +139,7 @@ impl Backend for FakeBackend {
 
     fn refresh(&self, _: &Params) -> Result<()> {
         self.record(Call::Refresh);
-        if !self.path("sources.list.d/nvidia.list").exists() {
+        if !self.list_path().exists() {
             bail!("refresh without the list file in place");
         }
         self.index_fetched.set(true);

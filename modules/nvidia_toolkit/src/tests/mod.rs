@@ -129,7 +129,7 @@ fn a_fresh_install_then_a_second_run_that_calls_nothing_that_changes_the_node() 
     );
     assert_eq!(out["versions"]["libnvidia-container1"], json!("1.17.8-1"));
     assert_eq!(*b.installed.borrow(), all_at("1.17.8-1", true));
-    let list = std::fs::read_to_string(b.path("sources.list.d/nvidia.list")).unwrap();
+    let list = std::fs::read_to_string(b.list_path()).unwrap();
     assert!(list.contains("deb [signed-by="), "{list}");
     let written = files_on(&b);
 
@@ -212,11 +212,7 @@ fn a_failing_install_puts_the_repository_files_back_and_says_why() {
     let mut b = node();
     let key = signing_key();
     // An older list of ours and an old NVIDIA list the run removes before it installs.
-    std::fs::write(
-        b.path("sources.list.d/nvidia.list"),
-        "deb https://old.example/repo /\n",
-    )
-    .unwrap();
+    std::fs::write(b.list_path(), "deb https://old.example/repo /\n").unwrap();
     let old = b.path("sources.list.d/nvidia-docker.list");
     std::fs::write(&old, "deb https://nvidia.github.io/nvidia-docker/x /\n").unwrap();
     b.conflicts = vec![Conflict {
