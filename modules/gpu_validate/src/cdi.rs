@@ -163,6 +163,15 @@ fn mode_in(text: &str) -> RuntimeMode {
     }
 }
 
+/// containerd hands out NVIDIA GPUs as CDI devices: CDI is on and a spec declares them. Not `enable_cdi`
+/// alone: containerd 2.x has it on by default, also on nodes that use the runtime's legacy mode.
+pub fn serves_nvidia_gpus(node: &Node, eff: &Effective) -> bool {
+    eff.cdi_enabled()
+        && eff
+            .cri()
+            .is_some_and(|cri| !nvidia_specs(node, cri).1.is_empty())
+}
+
 /// The CDI spec folders containerd reads (its `cdi_spec_dirs`, else the defaults) and the specs in them that
 /// declare NVIDIA GPUs (`kind: nvidia.com/gpu`), in the order containerd reads them.
 pub fn nvidia_specs(node: &Node, cri: &Item) -> (Vec<String>, Vec<String>) {

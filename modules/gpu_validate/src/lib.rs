@@ -100,13 +100,7 @@ pub fn run_checks(node: &Node, p: &Params) -> Findings {
                         image: p.smoke_image.as_deref().unwrap_or(""),
                         pull: p.smoke_pull,
                         runtime_name: &p.runtime_name,
-                        // CDI devices only where CDI is set up for NVIDIA GPUs: containerd 2.x has
-                        // enable_cdi on by default, also on nodes that use the runtime's legacy mode.
-                        cdi: e.is_some_and(|e| {
-                            e.cdi_enabled()
-                                && e.cri()
-                                    .is_some_and(|cri| !cdi::nvidia_specs(node, cri).1.is_empty())
-                        }),
+                        cdi: e.is_some_and(|e| cdi::serves_nvidia_gpus(node, e)),
                         socket: socket.as_deref().unwrap_or(containerd::DEFAULT_SOCKET),
                         host_uuids: &host,
                         timeout: p.timeout,
